@@ -1,0 +1,626 @@
+//! [`Guard`]: the engine. Turns attempts into keys, asks every governing
+//! dimension's counter, and combines their verdicts into one [`Decision`].
+
+use std::hash::Hasher;
+use std::net::IpAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use siphasher::sip128::SipHasher13;
+
+use crate::attempt::{
+    finish, hash_account, network_bytes, parse_ip, Attempt, IpInput, END_OF_ACCOUNT,
+    MAX_ACCOUNT_BYTES, MAX_DEVICE_BYTES, NETWORK_KEY,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::counter::{Counter, Crossings, RuleMs, Verdict};
+use crate::decision::{Action, Decision, Dimension};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind, Listener};
+use crate::policy::Policy;
+use crate::stats::{Decisions, Stats};
+use crate::table::{SlotKey, Table, Updated, MAX_TIME};
+
+/// The login-protection engine. Shared by reference across threads (`Send +
+/// Sync`, no external locking); every operation is lock-free and allocates
+/// nothing once the guard is built.
+///
+/// ```
+/// use std::sync::Arc;
+/// use loginguard::{Action, Attempt, Guard, ManualClock, Policy, Reason};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let guard = Guard::with_clock(Policy::default(), clock.clone()).unwrap();
+/// let alice = Attempt::new().account("alice").ip("203.0.113.7");
+///
+/// for _ in 0..3 {
+///     assert_eq!(guard.check(&alice).unwrap().action, Action::Allow);
+///     guard.record_failure(&alice).unwrap();
+/// }
+/// let d = guard.record_failure(&alice).unwrap();
+/// assert_eq!((d.action, d.reason, d.failures), (Action::Challenge, Some(Reason::Account), 4));
+///
+/// clock.advance_ms(15 * 60 * 1000); // 15 minutes of quiet: forgotten
+/// assert_eq!(guard.check(&alice).unwrap().action, Action::Allow);
+/// ```
+pub struct Guard {
+    policy: Policy,
+    rules: [RuleMs; 4],
+    hasher: SipHasher13,
+    table: Table,
+    epoch: u64,
+    clock: Arc<dyn Clock>,
+    decisions: Decisions,
+    listener: RwLock<Option<Arc<Listener>>>,
+    has_listener: AtomicBool,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("capacity", &self.table.slots())
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An attempt turned into keys.
+struct Keys<'a> {
+    slots: [Option<SlotKey>; 4],
+    denied: bool,
+    account: Option<&'a str>,
+    ip: Option<IpAddr>,
+}
+
+impl Keys<'_> {
+    fn governing(&self) -> impl Iterator<Item = (usize, &SlotKey)> {
+        self.slots.iter().enumerate().filter_map(|(i, k)| Some((i, k.as_ref()?)))
+    }
+}
+
+/// The state of one governing dimension, for support staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DimensionState {
+    /// Which counter.
+    pub dimension: Dimension,
+    /// Whether the table holds this key (an untracked key has all zeros).
+    pub tracked: bool,
+    /// The current count.
+    pub failures: u32,
+    /// The consecutive count.
+    pub consecutive: u32,
+    /// When the running lock ends, in the guard clock's milliseconds.
+    pub locked_until_ms: Option<u64>,
+    /// Whether only a reset unlocks it.
+    pub reset_required: bool,
+    /// This dimension's own verdict now.
+    pub action: Action,
+}
+
+/// What `inspect` reports: what `check` would decide, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// The decision `check` gives now.
+    pub decision: Decision,
+    /// Whether the IP is on the deny list.
+    pub denylisted: bool,
+    /// Every dimension that governs the attempt, in tie-break order.
+    pub dimensions: Vec<DimensionState>,
+}
+
+impl Guard {
+    /// A guard on the system clock (Unix epoch milliseconds).
+    pub fn new(policy: Policy) -> Result<Guard> {
+        Guard::with_clock(policy, Arc::new(SystemClock))
+    }
+
+    /// A guard reading time from `clock` (a [`crate::ManualClock`] in tests).
+    pub fn with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Result<Guard> {
+        policy.validate()?;
+        let mut seed = [0u8; 16];
+        getrandom::fill(&mut seed)
+            .map_err(|e| Error::Store(format!("no randomness for the hash seed: {e}")))?;
+        let (k0, k1) = seed.split_at(8);
+        let hasher = SipHasher13::new_with_keys(
+            u64::from_le_bytes(k0.try_into().expect("8 bytes")),
+            u64::from_le_bytes(k1.try_into().expect("8 bytes")),
+        );
+        let rules = Dimension::ALL.map(|d| RuleMs::from(policy.rule(d)));
+        let table = Table::new(policy.store.capacity)?;
+        Ok(Guard {
+            epoch: clock.now_ms(),
+            policy,
+            rules,
+            hasher,
+            table,
+            clock,
+            decisions: Decisions::default(),
+            listener: RwLock::new(None),
+            has_listener: AtomicBool::new(false),
+        })
+    }
+
+    /// The policy this guard enforces.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The guard's clock, in its own milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// The pre-authentication decision. Changes no counter.
+    pub fn check(&self, attempt: &Attempt<'_>) -> Result<Decision> {
+        let keys = self.keys(attempt)?;
+        let decision = self.check_keys(&keys, self.table_now());
+        self.decisions.count(decision.action);
+        Ok(decision)
+    }
+
+    fn check_keys(&self, keys: &Keys<'_>, now: u64) -> Decision {
+        if keys.denied {
+            return Decision::denylisted();
+        }
+        self.decide(&self.verdicts(keys, now))
+    }
+
+    fn verdicts(&self, keys: &Keys<'_>, now: u64) -> [Option<Verdict>; 4] {
+        let mut verdicts = [None; 4];
+        for (i, key) in keys.governing() {
+            let counter = self.table.get(key).unwrap_or_default();
+            verdicts[i] = Some(counter.verdict(now, &self.rules[i]));
+        }
+        verdicts
+    }
+
+    /// The race-free pre-check for servers that verify passwords concurrently.
+    ///
+    /// When the decision lets the password be checked (`allow`, or `challenge`
+    /// with `challenge_passed`), one failure is recorded in advance on every
+    /// governing dimension; after a successful login call
+    /// [`Guard::record_success`] with `after_begin = true`. Returns the decision
+    /// the attempt faced before its own failure.
+    ///
+    /// ```
+    /// use loginguard::{Action, Attempt, Guard, Policy};
+    /// let guard = Guard::new(Policy::default()).unwrap();
+    /// let attempt = Attempt::new().account("bob").ip("198.51.100.4");
+    /// let d = guard.begin(&attempt, false).unwrap();
+    /// if d.lets_password_be_checked(false) {
+    ///     let password_ok = true; // verify the password here
+    ///     if password_ok {
+    ///         guard.record_success(&attempt, true).unwrap();
+    ///     } // a failed login needs nothing more: begin recorded it
+    /// }
+    /// assert_eq!(guard.check(&attempt).unwrap().failures, 0);
+    /// ```
+    pub fn begin(&self, attempt: &Attempt<'_>, challenge_passed: bool) -> Result<Decision> {
+        let keys = self.keys(attempt)?;
+        let now = self.table_now();
+        let seen = self.check_keys(&keys, now);
+        if !seen.lets_password_be_checked(challenge_passed) {
+            self.decisions.count(seen.action);
+            return Ok(seen);
+        }
+        // Record dimension by dimension, each only if its counter still lets
+        // the password be checked: concurrent begins serialize on each slot.
+        let mut faced = self.verdicts(&keys, now);
+        let mut crossed = [Crossings::default(); 4];
+        let mut after = [Counter::default(); 4];
+        let mut recorded = [false; 4];
+        let mut stopped = false;
+        for (i, key) in keys.governing() {
+            let rule = &self.rules[i];
+            let outcome = self.table.update(key, Some((&self.rules, now)), |c| {
+                let verdict = c.verdict(now, rule);
+                faced[i] = Some(verdict);
+                if !verdict.lets_password_be_checked(challenge_passed) {
+                    return None;
+                }
+                let (new, x) = c.record_failure(now, rule);
+                crossed[i] = x;
+                Some(new)
+            });
+            match outcome {
+                Updated::Changed { new, .. } => {
+                    recorded[i] = true;
+                    after[i] = new;
+                }
+                Updated::Refused => {
+                    faced[i] = Some(Verdict::UNTRACKED);
+                    stopped |= !challenge_passed;
+                }
+                Updated::Unchanged(_) | Updated::Absent => stopped = true,
+            }
+            if stopped {
+                break;
+            }
+        }
+        if stopped {
+            for (i, key) in keys.governing().filter(|(i, _)| recorded[*i]) {
+                let _ = i;
+                self.table.update(key, None, |c| Some(c.refunded()));
+            }
+        }
+        self.emit_crossings(&keys, &crossed, &after);
+        let decision = self.decide(&faced);
+        self.decisions.count(decision.action);
+        Ok(decision)
+    }
+
+    /// Records a failed login and returns the decision that the counters, as
+    /// this call's own update left them, give: when N threads record failures
+    /// on one key at one instant, they see `failures` 1..=N exactly.
+    pub fn record_failure(&self, attempt: &Attempt<'_>) -> Result<Decision> {
+        let keys = self.keys(attempt)?;
+        if keys.denied {
+            self.decisions.count(Action::Deny);
+            return Ok(Decision::denylisted());
+        }
+        let now = self.table_now();
+        let mut verdicts = [None; 4];
+        let mut crossed = [Crossings::default(); 4];
+        let mut after = [Counter::default(); 4];
+        for (i, key) in keys.governing() {
+            let rule = &self.rules[i];
+            let outcome = self.table.update(key, Some((&self.rules, now)), |c| {
+                let (new, x) = c.record_failure(now, rule);
+                crossed[i] = x;
+                Some(new)
+            });
+            verdicts[i] = Some(match outcome {
+                Updated::Changed { new, .. } => {
+                    after[i] = new;
+                    new.verdict(now, rule)
+                }
+                _ => {
+                    crossed[i] = Crossings::default();
+                    Verdict::UNTRACKED
+                }
+            });
+        }
+        self.emit_crossings(&keys, &crossed, &after);
+        let decision = self.decide(&verdicts);
+        self.decisions.count(decision.action);
+        Ok(decision)
+    }
+
+    /// Records a successful login: clears every governing dimension with
+    /// `reset_on_success`; with `after_begin`, also takes back the failure that
+    /// [`Guard::begin`] recorded in advance on the others.
+    pub fn record_success(&self, attempt: &Attempt<'_>, after_begin: bool) -> Result<()> {
+        let keys = self.keys(attempt)?;
+        if keys.denied {
+            return Ok(());
+        }
+        let now = self.table_now();
+        for (i, key) in keys.governing() {
+            if self.rules[i].reset_on_success {
+                self.table.update(key, None, |c| {
+                    let new = c.cleared_by_success(now);
+                    (new != c).then_some(new)
+                });
+            } else if after_begin {
+                self.table.update(key, None, |c| Some(c.refunded()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears every counter of `account` (its `account`, `account_ip` and
+    /// `device` counters), `reset_required` included. Scans the table: an
+    /// administrative operation, not a hot path.
+    pub fn reset_account(&self, account: &str) -> Result<()> {
+        if account.len() > MAX_ACCOUNT_BYTES {
+            return Err(Error::AccountTooLong {
+                len: account.len(),
+                max: MAX_ACCOUNT_BYTES,
+            });
+        }
+        let mut h = self.hasher.clone();
+        if !hash_account(&mut h, account, self.policy.account_normalize) {
+            return Err(Error::MissingKey);
+        }
+        let owner = self.owner(h);
+        self.table.clear_owned(owner);
+        self.emit(&Event {
+            kind: EventKind::ResetAccount,
+            dimension: None,
+            account: Some(account),
+            ip: None,
+            failures: 0,
+            lock_until_ms: None,
+        });
+        Ok(())
+    }
+
+    /// Clears that network's `ip` counter.
+    pub fn reset_ip<'a>(&self, ip: impl Into<IpInput<'a>>) -> Result<()> {
+        let addr = parse_ip(Some(ip.into()))?.ok_or(Error::MissingKey)?;
+        let key = self.ip_key(addr);
+        self.table.clear(&key);
+        self.emit(&Event {
+            kind: EventKind::ResetIp,
+            dimension: None,
+            account: None,
+            ip: Some(addr),
+            failures: 0,
+            lock_until_ms: None,
+        });
+        Ok(())
+    }
+
+    /// Every governing dimension's state, for support staff. Changes nothing.
+    pub fn inspect(&self, attempt: &Attempt<'_>) -> Result<Inspection> {
+        let keys = self.keys_ignoring_denylist(attempt)?;
+        let now = self.table_now();
+        let dimensions = keys
+            .governing()
+            .map(|(i, key)| {
+                let tracked = self.table.get(key);
+                let (c, t) = tracked.unwrap_or_default().at(now, &self.rules[i]);
+                DimensionState {
+                    dimension: Dimension::from_index(i),
+                    tracked: tracked.is_some(),
+                    failures: c.count,
+                    consecutive: c.consecutive,
+                    locked_until_ms: c.locked(t).then(|| c.quiet_since + self.epoch),
+                    reset_required: c.reset_required && self.rules[i].reset_after.is_some(),
+                    action: c.verdict(now, &self.rules[i]).action,
+                }
+            })
+            .collect();
+        let denylisted = self.denylisted(keys.ip);
+        let decision = if denylisted {
+            Decision::denylisted()
+        } else {
+            self.decide(&self.verdicts(&keys, now))
+        };
+        Ok(Inspection {
+            decision,
+            denylisted,
+            dimensions,
+        })
+    }
+
+    /// Capacity, occupancy, evictions, refused inserts, memory and decisions.
+    /// Counting occupancy scans the table: call it from monitoring, not per request.
+    pub fn stats(&self) -> Stats {
+        let [allow, challenge, deny, reset_required] = self.decisions.totals();
+        Stats {
+            capacity: self.table.slots(),
+            occupancy: self.table.occupied(),
+            evictions: self.table.stats.evictions.load(Relaxed),
+            refused_inserts: self.table.stats.refused_inserts.load(Relaxed),
+            memory_bytes: self.table.bytes() + std::mem::size_of::<Guard>(),
+            allow,
+            challenge,
+            deny,
+            reset_required,
+        }
+    }
+
+    /// Calls `listener` for every event from now on, replacing any earlier one.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use loginguard::{Attempt, EventKind, Guard, Policy};
+    /// let guard = Guard::new(Policy::default()).unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// guard.set_listener(move |e| sink.lock().unwrap().push(e.kind));
+    /// for _ in 0..4 {
+    ///     guard.record_failure(&Attempt::new().account("carol")).unwrap();
+    /// }
+    /// assert_eq!(*seen.lock().unwrap(), vec![EventKind::Challenge]);
+    /// ```
+    pub fn set_listener(&self, listener: impl Fn(&Event<'_>) + Send + Sync + 'static) {
+        *self.listener.write() = Some(Arc::new(listener));
+        self.has_listener.store(true, Relaxed);
+    }
+
+    /// Stops calling the listener.
+    pub fn clear_listener(&self) {
+        self.has_listener.store(false, Relaxed);
+        *self.listener.write() = None;
+    }
+
+    fn emit(&self, event: &Event<'_>) {
+        if !self.has_listener.load(Relaxed) {
+            return;
+        }
+        let listener = self.listener.read().clone();
+        if let Some(listener) = listener {
+            // A failing listener must not change a decision or lose an update.
+            let _ = catch_unwind(AssertUnwindSafe(|| listener(event)));
+        }
+    }
+
+    fn emit_crossings(&self, keys: &Keys<'_>, crossed: &[Crossings; 4], after: &[Counter; 4]) {
+        if !self.has_listener.load(Relaxed) || !crossed.iter().any(Crossings::any) {
+            return;
+        }
+        for (i, x) in crossed.iter().enumerate() {
+            let base = Event {
+                kind: EventKind::Challenge,
+                dimension: Some(Dimension::from_index(i)),
+                account: keys.account,
+                ip: keys.ip,
+                failures: after[i].count,
+                lock_until_ms: None,
+            };
+            if x.challenge {
+                self.emit(&base);
+            }
+            if let Some(end) = x.lock_until {
+                self.emit(&Event {
+                    kind: EventKind::Lock,
+                    lock_until_ms: Some(end + self.epoch),
+                    ..base
+                });
+            }
+            if x.reset_required {
+                self.emit(&Event {
+                    kind: EventKind::ResetRequired,
+                    failures: after[i].consecutive,
+                    ..base
+                });
+            }
+        }
+    }
+
+    /// The most severe verdict (`reset_required` > `deny` > `challenge` >
+    /// `allow`); among denies the longest retry; ties to the first dimension.
+    fn decide(&self, verdicts: &[Option<Verdict>; 4]) -> Decision {
+        let mut best: Option<(usize, Verdict)> = None;
+        for (i, v) in verdicts.iter().enumerate() {
+            let Some(v) = *v else { continue };
+            if v.action == Action::Allow {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((_, b)) => {
+                    v.action > b.action
+                        || (v.action == b.action && v.retry_after_ms > b.retry_after_ms)
+                }
+            };
+            if better {
+                best = Some((i, v));
+            }
+        }
+        match best {
+            Some((i, v)) => Decision {
+                action: v.action,
+                reason: Some(Dimension::from_index(i).into()),
+                retry_after_ms: v.retry_after_ms,
+                failures: v.failures,
+            },
+            None => Decision::allow(verdicts[0].map_or(0, |v| v.failures)),
+        }
+    }
+
+    fn table_now(&self) -> u64 {
+        self.clock.now_ms().saturating_sub(self.epoch).min(MAX_TIME)
+    }
+
+    fn denylisted(&self, ip: Option<IpAddr>) -> bool {
+        ip.is_some_and(|ip| self.policy.deny_cidrs.iter().any(|n| n.contains(&ip)))
+    }
+
+    fn owner(&self, mut account: SipHasher13) -> u64 {
+        account.write(&[END_OF_ACCOUNT, b'a']);
+        finish(account).h1 | 1
+    }
+
+    fn ip_key(&self, addr: IpAddr) -> SlotKey {
+        let (net, len) = network_bytes(addr, self.policy.ipv4_prefix, self.policy.ipv6_prefix);
+        let mut h = self.hasher.clone();
+        h.write(&[NETWORK_KEY]);
+        h.write(&net[..len]);
+        self.table.key(finish(h), Dimension::Ip, 0)
+    }
+
+    fn keys<'a>(&self, attempt: &Attempt<'a>) -> Result<Keys<'a>> {
+        let keys = self.keys_ignoring_denylist(attempt)?;
+        for key in keys.slots.iter().flatten() {
+            self.table.prefetch(key);
+        }
+        Ok(keys)
+    }
+
+    fn keys_ignoring_denylist<'a>(&self, attempt: &Attempt<'a>) -> Result<Keys<'a>> {
+        if let Some(a) = attempt.account {
+            if a.len() > MAX_ACCOUNT_BYTES {
+                return Err(Error::AccountTooLong {
+                    len: a.len(),
+                    max: MAX_ACCOUNT_BYTES,
+                });
+            }
+        }
+        let device = attempt.device.filter(|d| !d.is_empty());
+        if let Some(d) = device {
+            if d.len() > MAX_DEVICE_BYTES {
+                return Err(Error::DeviceTooLong {
+                    len: d.len(),
+                    max: MAX_DEVICE_BYTES,
+                });
+            }
+        }
+        let ip = parse_ip(attempt.ip)?;
+        let mut account = self.hasher.clone();
+        let has_account = attempt
+            .account
+            .is_some_and(|a| hash_account(&mut account, a, self.policy.account_normalize));
+        if device.is_some() && !has_account {
+            return Err(Error::DeviceWithoutAccount);
+        }
+        if !has_account && ip.is_none() {
+            return Err(Error::MissingKey);
+        }
+        let mut keys = Keys {
+            slots: [None; 4],
+            denied: self.denylisted(ip),
+            account: attempt.account,
+            ip,
+        };
+        if keys.denied {
+            return Ok(keys);
+        }
+        let enabled = |d: Dimension| self.rules[d as usize].enabled;
+        let network = ip.map(|a| network_bytes(a, self.policy.ipv4_prefix, self.policy.ipv6_prefix));
+        if has_account {
+            let owner = self.owner(account.clone());
+            account.write(&[END_OF_ACCOUNT]);
+            let keyed = |tag: u8, extra: &[u8], dimension: Dimension| {
+                let mut h = account.clone();
+                h.write(&[tag]);
+                h.write(extra);
+                self.table.key(finish(h), dimension, owner)
+            };
+            if let Some(d) = device {
+                if enabled(Dimension::Device) {
+                    keys.slots[Dimension::Device as usize] = Some(keyed(b'd', d, Dimension::Device));
+                }
+                return Ok(keys);
+            }
+            if enabled(Dimension::Account) {
+                keys.slots[Dimension::Account as usize] = Some(keyed(b'a', &[], Dimension::Account));
+            }
+            if let Some((net, len)) = &network {
+                if enabled(Dimension::AccountIp) {
+                    keys.slots[Dimension::AccountIp as usize] =
+                        Some(keyed(b'i', &net[..*len], Dimension::AccountIp));
+                }
+            }
+        }
+        if let Some(addr) = ip {
+            let allowed = self.policy.allow_cidrs.iter().any(|n| n.contains(&addr));
+            if enabled(Dimension::Ip) && !allowed {
+                keys.slots[Dimension::Ip as usize] = Some(self.ip_key(addr));
+            }
+        }
+        Ok(keys)
+    }
+}
+
+impl<'a> From<&'a str> for IpInput<'a> {
+    fn from(s: &'a str) -> Self {
+        IpInput::Text(s)
+    }
+}
+
+impl<'a> From<&'a [u8]> for IpInput<'a> {
+    fn from(b: &'a [u8]) -> Self {
+        IpInput::Bytes(b)
+    }
+}
+
+impl From<IpAddr> for IpInput<'_> {
+    fn from(a: IpAddr) -> Self {
+        IpInput::Addr(a)
+    }
+}

@@ -1,0 +1,547 @@
+//! The policy: thresholds and windows per dimension, lists, normalization and
+//! the store, built in code or read from TOML with errors that name the field.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use toml::{Table, Value};
+
+use crate::decision::Dimension;
+use crate::error::{Error, Result};
+
+/// Largest count a threshold may name (the slot stores counts up to 16383).
+pub const MAX_THRESHOLD: u32 = 16_000;
+/// Longest `lock_for`, `lock_max` or `forgive_every` (12 days): the slot stores
+/// lock ends and forgiveness anchors as 31-bit millisecond offsets.
+pub const MAX_LOCK: Duration = Duration::from_secs(12 * 24 * 3600);
+/// Longest `forget_after` (365 days).
+pub const MAX_FORGET: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Largest `capacity` (tracked keys) of one table.
+pub const MAX_CAPACITY: usize = 1 << 31;
+/// Default `capacity`: one million tracked keys, 32 MiB.
+pub const DEFAULT_CAPACITY: usize = 1 << 20;
+
+/// How account names are turned into keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccountNormalize {
+    /// Unicode NFKC (as Django does to usernames), lowercase, trim Unicode
+    /// White_Space at both ends.
+    #[default]
+    Fold,
+    /// The bytes as given.
+    Exact,
+}
+
+/// The rule of one counter dimension.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Whether the dimension records and governs attempts at all.
+    pub enabled: bool,
+    /// Clear the counter once this long has passed since the later of its last
+    /// failure and the end of its last lock.
+    pub forget_after: Duration,
+    /// Forgive one failure per full period, anchored at the first failure.
+    pub forgive_every: Option<Duration>,
+    /// `failures > n` gives `challenge`.
+    pub challenge_after: Option<u32>,
+    /// A failure leaving `failures > n` while not locked starts a lock.
+    pub lock_after: Option<u32>,
+    /// The first lock's length.
+    pub lock_for: Duration,
+    /// Each further lock is this many times longer (at least 1).
+    pub lock_growth: f64,
+    /// No lock is longer than this.
+    pub lock_max: Duration,
+    /// More than n consecutive failures make the key `reset_required`.
+    pub reset_after: Option<u32>,
+    /// Whether a success clears this dimension's counter.
+    pub reset_on_success: bool,
+}
+
+impl Rule {
+    /// A rule that counts nothing until configured: every threshold off.
+    pub const fn off() -> Rule {
+        Rule {
+            enabled: true,
+            forget_after: Duration::from_secs(15 * 60),
+            forgive_every: None,
+            challenge_after: None,
+            lock_after: None,
+            lock_for: Duration::from_secs(60),
+            lock_growth: 2.0,
+            lock_max: Duration::from_secs(3600),
+            reset_after: None,
+            reset_on_success: true,
+        }
+    }
+
+    /// The default rule of `dimension`, as in the SPEC's default policy table.
+    pub const fn default_for(dimension: Dimension) -> Rule {
+        let base = Rule::off();
+        match dimension {
+            Dimension::Account => Rule {
+                challenge_after: Some(3),
+                reset_after: Some(100),
+                ..base
+            },
+            Dimension::AccountIp | Dimension::Device => Rule {
+                lock_after: Some(10),
+                ..base
+            },
+            Dimension::Ip => Rule {
+                forget_after: Duration::from_secs(24 * 3600),
+                forgive_every: Some(Duration::from_secs(600)),
+                challenge_after: Some(20),
+                lock_after: Some(50),
+                lock_for: Duration::from_secs(15 * 60),
+                lock_max: Duration::from_secs(24 * 3600),
+                reset_on_success: false,
+                ..base
+            },
+        }
+    }
+
+    /// The length of the lock that starts after `locks_so_far` earlier locks:
+    /// `lock_for × lock_growth^locks_so_far`, rounded down to the millisecond,
+    /// capped at `lock_max`.
+    pub fn lock_length_ms(&self, locks_so_far: u32) -> u64 {
+        let max = self.lock_max.as_millis() as u64;
+        let exp = i32::try_from(locks_so_far).unwrap_or(i32::MAX);
+        let ms = (self.lock_for.as_millis() as f64 * self.lock_growth.powi(exp)).floor();
+        if ms.is_finite() && ms < max as f64 {
+            ms as u64
+        } else {
+            max
+        }
+    }
+
+    fn validate(&self, dim: &str) -> Result<()> {
+        let field = |name: &str| format!("{dim}.{name}");
+        check_duration(&field("forget_after"), self.forget_after, MAX_FORGET)?;
+        if let Some(p) = self.forgive_every {
+            check_duration(&field("forgive_every"), p, MAX_LOCK)?;
+        }
+        check_duration(&field("lock_for"), self.lock_for, MAX_LOCK)?;
+        check_duration(&field("lock_max"), self.lock_max, MAX_LOCK)?;
+        if self.lock_max < self.lock_for {
+            return Err(Error::policy(
+                field("lock_max"),
+                "must be at least lock_for",
+            ));
+        }
+        if !(self.lock_growth.is_finite() && self.lock_growth >= 1.0) {
+            return Err(Error::policy(
+                field("lock_growth"),
+                "must be a finite number of at least 1",
+            ));
+        }
+        for (name, t) in [
+            ("challenge_after", self.challenge_after),
+            ("lock_after", self.lock_after),
+            ("reset_after", self.reset_after),
+        ] {
+            if let Some(n) = t {
+                if n > MAX_THRESHOLD {
+                    return Err(Error::policy(
+                        field(name),
+                        format!("must be at most {MAX_THRESHOLD}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_duration(field: &str, d: Duration, max: Duration) -> Result<()> {
+    if d.is_zero() {
+        return Err(Error::policy(field, "must be longer than zero"));
+    }
+    if d.subsec_nanos() % 1_000_000 != 0 {
+        return Err(Error::policy(field, "must be whole milliseconds"));
+    }
+    if d > max {
+        return Err(Error::policy(
+            field,
+            format!("must be at most {}", format_duration(max)),
+        ));
+    }
+    Ok(())
+}
+
+/// Which store keeps the counters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// In this process, fixed capacity.
+    #[default]
+    Memory,
+}
+
+/// The `[store]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Where the counters live.
+    pub kind: StoreKind,
+    /// How many keys the table tracks (each dimension's key is one entry).
+    pub capacity: usize,
+    /// The shared store's file (reserved for `kind = "shared"`).
+    pub path: Option<PathBuf>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::Memory,
+            capacity: DEFAULT_CAPACITY,
+            path: None,
+        }
+    }
+}
+
+/// The whole policy. `Policy::default()` is the SPEC's default policy; every
+/// field is public so that anything the TOML file can say is buildable in code,
+/// and [`Policy::validate`] applies the same checks as [`Policy::from_toml`].
+///
+/// ```
+/// use loginguard::{Dimension, Policy};
+/// let policy = Policy::from_toml(r#"
+///     account_normalize = "exact"
+///     deny_cidrs = ["198.51.100.0/24"]
+///     [account]
+///     challenge_after = 5
+///     [ip]
+///     lock_after = false
+/// "#).unwrap();
+/// assert_eq!(policy.rule(Dimension::Account).challenge_after, Some(5));
+/// assert_eq!(policy.rule(Dimension::Ip).lock_after, None);
+/// assert_eq!(policy.rule(Dimension::AccountIp).lock_after, Some(10)); // default kept
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// How account names are keyed.
+    pub account_normalize: AccountNormalize,
+    /// IPv4 addresses are reduced to this prefix length to form the network.
+    pub ipv4_prefix: u8,
+    /// IPv6 addresses are reduced to this prefix length to form the network.
+    pub ipv6_prefix: u8,
+    /// The `ip` dimension neither records nor governs attempts from these.
+    pub allow_cidrs: Vec<IpNet>,
+    /// Attempts from these are denied (reason `denylist`) and nothing is recorded.
+    pub deny_cidrs: Vec<IpNet>,
+    /// The `account` dimension.
+    pub account: Rule,
+    /// The `account_ip` dimension.
+    pub account_ip: Rule,
+    /// The `ip` dimension.
+    pub ip: Rule,
+    /// The `device` dimension.
+    pub device: Rule,
+    /// Where counters live.
+    pub store: StoreConfig,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            account_normalize: AccountNormalize::Fold,
+            ipv4_prefix: 32,
+            ipv6_prefix: 64,
+            allow_cidrs: Vec::new(),
+            deny_cidrs: Vec::new(),
+            account: Rule::default_for(Dimension::Account),
+            account_ip: Rule::default_for(Dimension::AccountIp),
+            ip: Rule::default_for(Dimension::Ip),
+            device: Rule::default_for(Dimension::Device),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+impl Policy {
+    /// The rule of one dimension.
+    pub fn rule(&self, dimension: Dimension) -> &Rule {
+        match dimension {
+            Dimension::Account => &self.account,
+            Dimension::AccountIp => &self.account_ip,
+            Dimension::Ip => &self.ip,
+            Dimension::Device => &self.device,
+        }
+    }
+
+    /// The rule of one dimension, to change in code.
+    pub fn rule_mut(&mut self, dimension: Dimension) -> &mut Rule {
+        match dimension {
+            Dimension::Account => &mut self.account,
+            Dimension::AccountIp => &mut self.account_ip,
+            Dimension::Ip => &mut self.ip,
+            Dimension::Device => &mut self.device,
+        }
+    }
+
+    /// Checks every bound the TOML parser checks; [`crate::Guard::new`] calls it.
+    pub fn validate(&self) -> Result<()> {
+        if self.ipv4_prefix > 32 {
+            return Err(Error::policy("ipv4_prefix", "must be at most 32"));
+        }
+        if self.ipv6_prefix > 128 {
+            return Err(Error::policy("ipv6_prefix", "must be at most 128"));
+        }
+        for d in Dimension::ALL {
+            self.rule(d).validate(d.as_str())?;
+        }
+        if self.store.capacity == 0 {
+            return Err(Error::policy("store.capacity", "must be at least 1"));
+        }
+        if self.store.capacity > MAX_CAPACITY {
+            return Err(Error::policy(
+                "store.capacity",
+                format!("must be at most {MAX_CAPACITY}"),
+            ));
+        }
+        if self.store.path.is_some() {
+            return Err(Error::policy(
+                "store.path",
+                "only the shared store has a path, and this store is `memory`",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads a policy file's text. Anything the text leaves out keeps its default.
+    pub fn from_toml(text: &str) -> Result<Policy> {
+        let table: Table = text.parse().map_err(|e: toml::de::Error| {
+            Error::policy("(file)", e.message().to_string())
+        })?;
+        let mut policy = Policy::default();
+        for (key, value) in &table {
+            match key.as_str() {
+                "account_normalize" => {
+                    policy.account_normalize = match as_str(key, value)? {
+                        "fold" => AccountNormalize::Fold,
+                        "exact" => AccountNormalize::Exact,
+                        other => {
+                            return Err(Error::policy(
+                                key,
+                                format!("expected \"fold\" or \"exact\", got {other:?}"),
+                            ))
+                        }
+                    }
+                }
+                "ipv4_prefix" => policy.ipv4_prefix = as_int(key, value, 32)? as u8,
+                "ipv6_prefix" => policy.ipv6_prefix = as_int(key, value, 128)? as u8,
+                "allow_cidrs" => policy.allow_cidrs = as_cidrs(key, value)?,
+                "deny_cidrs" => policy.deny_cidrs = as_cidrs(key, value)?,
+                "store" => policy.store = parse_store(as_table(key, value)?)?,
+                name => match Dimension::ALL.iter().find(|d| d.as_str() == name) {
+                    Some(&d) => parse_rule(name, as_table(key, value)?, policy.rule_mut(d))?,
+                    None => return Err(Error::policy(name, "unknown key")),
+                },
+            }
+        }
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// Reads a policy file.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Policy> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::policy("(file)", format!("cannot read {}: {e}", path.display()))
+        })?;
+        Policy::from_toml(&text)
+    }
+}
+
+fn parse_rule(dim: &str, table: &Table, rule: &mut Rule) -> Result<()> {
+    for (key, value) in table {
+        let field = format!("{dim}.{key}");
+        match key.as_str() {
+            "enabled" => rule.enabled = as_bool(&field, value)?,
+            "forget_after" => rule.forget_after = as_duration(&field, value)?,
+            "forgive_every" => rule.forgive_every = as_optional_duration(&field, value)?,
+            "challenge_after" => rule.challenge_after = as_threshold(&field, value)?,
+            "lock_after" => rule.lock_after = as_threshold(&field, value)?,
+            "lock_for" => rule.lock_for = as_duration(&field, value)?,
+            "lock_growth" => {
+                rule.lock_growth = match value {
+                    Value::Float(f) => *f,
+                    Value::Integer(i) => *i as f64,
+                    _ => return Err(type_error(&field, "a number", value)),
+                };
+                if !(rule.lock_growth.is_finite() && rule.lock_growth >= 1.0) {
+                    return Err(Error::policy(field, "must be a finite number of at least 1"));
+                }
+            }
+            "lock_max" => rule.lock_max = as_duration(&field, value)?,
+            "reset_after" => rule.reset_after = as_threshold(&field, value)?,
+            "reset_on_success" => rule.reset_on_success = as_bool(&field, value)?,
+            _ => return Err(Error::policy(field, "unknown key")),
+        }
+    }
+    Ok(())
+}
+
+fn parse_store(table: &Table) -> Result<StoreConfig> {
+    let mut store = StoreConfig::default();
+    for (key, value) in table {
+        let field = format!("store.{key}");
+        match key.as_str() {
+            "kind" => match as_str(&field, value)? {
+                "memory" => store.kind = StoreKind::Memory,
+                "shared" | "redis" => {
+                    return Err(Error::policy(
+                        field,
+                        format!(
+                            "the {:?} store is not available in this version of loginguard; use \"memory\"",
+                            as_str(key, value)?
+                        ),
+                    ))
+                }
+                other => {
+                    return Err(Error::policy(
+                        field,
+                        format!("expected \"memory\", \"shared\" or \"redis\", got {other:?}"),
+                    ))
+                }
+            },
+            "capacity" => {
+                let n = as_int(&field, value, MAX_CAPACITY as i64)?;
+                if n == 0 {
+                    return Err(Error::policy(field, "must be at least 1"));
+                }
+                store.capacity = n as usize;
+            }
+            "path" => store.path = Some(PathBuf::from(as_str(&field, value)?)),
+            "url" | "on_error" => {
+                return Err(Error::policy(
+                    field,
+                    "only the redis store has this setting, and it is not available in this version",
+                ))
+            }
+            _ => return Err(Error::policy(field, "unknown key")),
+        }
+    }
+    Ok(store)
+}
+
+fn type_error(field: &str, expected: &str, value: &Value) -> Error {
+    Error::policy(field, format!("expected {expected}, got {}", value.type_str()))
+}
+
+fn as_table<'v>(field: &str, value: &'v Value) -> Result<&'v Table> {
+    value.as_table().ok_or_else(|| type_error(field, "a table", value))
+}
+
+fn as_str<'v>(field: &str, value: &'v Value) -> Result<&'v str> {
+    value.as_str().ok_or_else(|| type_error(field, "a string", value))
+}
+
+fn as_bool(field: &str, value: &Value) -> Result<bool> {
+    value.as_bool().ok_or_else(|| type_error(field, "true or false", value))
+}
+
+fn as_int(field: &str, value: &Value, max: i64) -> Result<u64> {
+    let n = value
+        .as_integer()
+        .ok_or_else(|| type_error(field, "an integer", value))?;
+    if n < 0 {
+        return Err(Error::policy(field, "must not be negative"));
+    }
+    if n > max {
+        return Err(Error::policy(field, format!("must be at most {max}")));
+    }
+    Ok(n as u64)
+}
+
+fn as_threshold(field: &str, value: &Value) -> Result<Option<u32>> {
+    match value {
+        Value::Boolean(false) => Ok(None),
+        Value::Boolean(true) => Err(Error::policy(
+            field,
+            "expected a count or false (to turn it off), got true",
+        )),
+        Value::Integer(_) => Ok(Some(as_int(field, value, MAX_THRESHOLD as i64)? as u32)),
+        _ => Err(type_error(field, "a count or false", value)),
+    }
+}
+
+fn as_optional_duration(field: &str, value: &Value) -> Result<Option<Duration>> {
+    match value {
+        Value::Boolean(false) => Ok(None),
+        _ => as_duration(field, value).map(Some),
+    }
+}
+
+fn as_duration(field: &str, value: &Value) -> Result<Duration> {
+    let text = match value {
+        Value::String(s) => s.as_str(),
+        _ => {
+            return Err(Error::policy(
+                field,
+                format!(
+                    "expected a duration string with a unit (\"500ms\", \"30s\", \"15m\", \"24h\", \"7d\"), got {}",
+                    value.type_str()
+                ),
+            ))
+        }
+    };
+    parse_duration(text).map_err(|message| Error::policy(field, message))
+}
+
+/// Parses `"500ms"`, `"30s"`, `"15m"`, `"24h"`, `"7d"`.
+pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let unit_ms: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "" => return Err(format!("{text:?} has no unit (use ms, s, m, h or d)")),
+        _ => return Err(format!("{text:?}: expected a whole number and a unit: ms, s, m, h or d")),
+    };
+    if number.is_empty() {
+        return Err(format!("{text:?}: expected a whole number before the unit"));
+    }
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is too large"))?;
+    let ms = n
+        .checked_mul(unit_ms)
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    if ms == 0 {
+        return Err(format!("{text:?}: must be longer than zero"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+fn as_cidrs(field: &str, value: &Value) -> Result<Vec<IpNet>> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| type_error(field, "an array of CIDR strings", value))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let f = format!("{field}[{i}]");
+            let s = as_str(&f, item)?;
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(|n| n.trunc())
+                .map_err(|_| Error::policy(f, format!("{s:?} is not a CIDR such as \"203.0.113.0/24\"")))
+        })
+        .collect()
+}

@@ -1,0 +1,69 @@
+//! Statistics: decisions by action, counted on per-thread stripes so that
+//! counting never makes threads contend for one cache line.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use crate::decision::Action;
+
+const STRIPES: usize = 16;
+
+#[repr(align(128))]
+#[derive(Debug, Default)]
+struct Stripe([AtomicU64; 4]);
+
+#[derive(Debug, Default)]
+pub(crate) struct Decisions {
+    stripes: [Stripe; STRIPES],
+}
+
+fn stripe_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local!(static INDEX: Cell<usize> = const { Cell::new(usize::MAX) });
+    INDEX.with(|i| {
+        if i.get() == usize::MAX {
+            i.set(NEXT.fetch_add(1, Relaxed) % STRIPES);
+        }
+        i.get()
+    })
+}
+
+impl Decisions {
+    #[inline]
+    pub(crate) fn count(&self, action: Action) {
+        self.stripes[stripe_index()].0[action as usize].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn totals(&self) -> [u64; 4] {
+        let mut out = [0; 4];
+        for s in &self.stripes {
+            for (o, c) in out.iter_mut().zip(&s.0) {
+                *o += c.load(Relaxed);
+            }
+        }
+        out
+    }
+}
+
+/// A snapshot of a guard's table and decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Keys the table can track (slots).
+    pub capacity: usize,
+    /// Slots holding a key.
+    pub occupancy: usize,
+    /// Keys evicted to make room for others.
+    pub evictions: u64,
+    /// New keys not stored because every candidate slot was protected.
+    pub refused_inserts: u64,
+    /// Bytes the guard's counters occupy (32 per slot) plus the guard itself.
+    pub memory_bytes: usize,
+    /// `allow` decisions from `check`, `begin` and `record_failure`.
+    pub allow: u64,
+    /// `challenge` decisions.
+    pub challenge: u64,
+    /// `deny` decisions.
+    pub deny: u64,
+    /// `reset_required` decisions.
+    pub reset_required: u64,
+}

@@ -1,0 +1,279 @@
+//! The fixed-capacity table: buckets of 8 slots, found by keyed fingerprint,
+//! updated by compare-and-swap. Lock-free and allocation-free after
+//! construction; full buckets evict empty, then expired, then least-failed
+//! keys, and refuse an insert rather than evict a protected one.
+
+mod slot;
+
+use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+
+use portable_atomic::{AtomicU128, AtomicU64};
+
+use crate::attempt::Fingerprint;
+use crate::counter::{Counter, RuleMs};
+use crate::decision::Dimension;
+use crate::error::{Error, Result};
+pub(crate) use slot::MAX_TIME;
+use slot::{fresh, pack, tag_of, unpack, Slot, TAG_BITS};
+
+const BUCKET_SLOTS: usize = 8;
+
+/// Eight slots, 256 bytes, on cache-line boundaries.
+#[repr(C, align(64))]
+#[derive(Debug, Default)]
+struct Bucket {
+    slots: [Slot; BUCKET_SLOTS],
+}
+
+/// Where a key lives and how it is recognized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SlotKey {
+    fp: u64,
+    tag: u32,
+    bucket: usize,
+    owner: u64,
+}
+
+/// What an update did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Updated {
+    /// The closure's new state was stored over `old`.
+    Changed { old: Counter, new: Counter },
+    /// The closure declined to change `current`.
+    Unchanged(Counter),
+    /// The key is not in the table and was not inserted.
+    Absent,
+    /// The key is not in the table and every candidate slot is protected.
+    Refused,
+}
+
+/// Counters of the table's own events.
+#[derive(Debug, Default)]
+pub(crate) struct TableStats {
+    pub(crate) evictions: AtomicU64,
+    pub(crate) refused_inserts: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Table {
+    buckets: Box<[Bucket]>,
+    pub(crate) stats: TableStats,
+}
+
+impl Table {
+    /// A table for at least `capacity` keys: `ceil(capacity / 8)` buckets.
+    pub(crate) fn new(capacity: usize) -> Result<Table> {
+        if !AtomicU128::is_lock_free() {
+            return Err(Error::Store(
+                "this CPU has no lock-free 16-byte compare-and-swap; loginguard refuses to fall back to locks".into(),
+            ));
+        }
+        let n = capacity.div_ceil(BUCKET_SLOTS).max(1);
+        let layout = Layout::array::<Bucket>(n)
+            .map_err(|_| Error::Store(format!("capacity {capacity} is too large")))?;
+        // SAFETY: the layout is non-zero-sized; an all-zero Bucket is valid
+        // (atomics holding 0: every slot empty), and the pointer is handed to
+        // Box with the same layout, element type and length it was allocated for.
+        let buckets = unsafe {
+            let ptr = alloc_zeroed(layout).cast::<Bucket>();
+            if ptr.is_null() {
+                handle_alloc_error(layout);
+            }
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n))
+        };
+        Ok(Table {
+            buckets,
+            stats: TableStats::default(),
+        })
+    }
+
+    /// Slots in the table (at least the capacity asked for).
+    pub(crate) fn slots(&self) -> usize {
+        self.buckets.len() * BUCKET_SLOTS
+    }
+
+    /// Bytes the table holds.
+    pub(crate) fn bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.buckets)
+    }
+
+    pub(crate) fn key(&self, fp: Fingerprint, dimension: Dimension, owner: u64) -> SlotKey {
+        // Low 32 bits of h2 pick the bucket (multiply-shift: any bucket count);
+        // its top bits are the tag; h1 is the stored fingerprint.
+        let bucket = ((fp.h2 & 0xffff_ffff) * self.buckets.len() as u64 >> 32) as usize;
+        SlotKey {
+            fp: (fp.h1 & !7) | 4 | dimension as u64,
+            tag: (fp.h2 >> (64 - TAG_BITS)) as u32,
+            bucket,
+            owner,
+        }
+    }
+
+    /// Hints the CPU to fetch the key's bucket: the probes of one attempt's
+    /// dimensions then miss the cache in parallel rather than one by one.
+    #[inline]
+    pub(crate) fn prefetch(&self, key: &SlotKey) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let p = std::ptr::from_ref(&self.buckets[key.bucket]).cast::<i8>();
+            // SAFETY: prefetching is a hint; it never faults and reads no data.
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch(p, _MM_HINT_T0);
+                _mm_prefetch(p.add(128), _MM_HINT_T0);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
+    }
+
+    fn find(&self, key: &SlotKey) -> Option<&Slot> {
+        self.buckets[key.bucket]
+            .slots
+            .iter()
+            .find(|s| s.fp.load(Acquire) == key.fp)
+    }
+
+    /// The key's counter, if the table tracks it.
+    pub(crate) fn get(&self, key: &SlotKey) -> Option<Counter> {
+        let state = self.find(key)?.state.load(Acquire);
+        (tag_of(state) == key.tag).then(|| unpack(state))
+    }
+
+    /// Applies `f` to the key's counter with compare-and-swap until it sticks.
+    /// `f` returns `None` to leave the counter as it is. With `insert`, a key
+    /// not yet tracked is given a slot (evicting if need be) and starts empty.
+    pub(crate) fn update<F>(&self, key: &SlotKey, insert: Option<(&[RuleMs; 4], u64)>, mut f: F) -> Updated
+    where
+        F: FnMut(Counter) -> Option<Counter>,
+    {
+        'find: loop {
+            let slot = match self.find(key) {
+                Some(slot) => slot,
+                None => match insert {
+                    None => return Updated::Absent,
+                    Some((rules, now)) => match self.claim(key, rules, now) {
+                        Claim::Slot(slot) => slot,
+                        Claim::Refused => return Updated::Refused,
+                        Claim::Retry => continue 'find,
+                    },
+                },
+            };
+            let mut current = slot.state.load(Acquire);
+            loop {
+                if tag_of(current) != key.tag {
+                    if slot.fp.load(Acquire) != key.fp {
+                        continue 'find; // evicted meanwhile
+                    }
+                    // Claimed for this key but not yet reset: finish the claim.
+                    match slot.state.compare_exchange(current, fresh(key.tag), AcqRel, Acquire) {
+                        Ok(_) => current = fresh(key.tag),
+                        Err(seen) => current = seen,
+                    }
+                    continue;
+                }
+                let old = unpack(current);
+                let Some(new) = f(old) else {
+                    return Updated::Unchanged(old);
+                };
+                match slot.state.compare_exchange_weak(current, pack(&new, key.tag), AcqRel, Acquire) {
+                    Ok(_) => return Updated::Changed { old, new },
+                    Err(seen) => current = seen,
+                }
+            }
+        }
+    }
+
+    /// Takes a slot for `key`: the first empty one, else the unprotected one
+    /// ranked lowest (expired first, then least failed).
+    fn claim(&self, key: &SlotKey, rules: &[RuleMs; 4], now: u64) -> Claim<'_> {
+        let slots = &self.buckets[key.bucket].slots;
+        let mut best: Option<(usize, u64, (u32, u32))> = None;
+        for (i, slot) in slots.iter().enumerate() {
+            let fp = slot.fp.load(Acquire);
+            if fp == 0 {
+                best = Some((i, 0, (0, 0)));
+                break;
+            }
+            let state = slot.state.load(Acquire);
+            if tag_of(state) == key.tag {
+                // Same tag: a stale updater of the old key could not tell them apart.
+                continue;
+            }
+            let rule = &rules[(fp & 3) as usize];
+            if let Some(rank) = unpack(state).eviction_rank(now, rule) {
+                if best.is_none_or(|(_, _, r)| rank < r) {
+                    best = Some((i, fp, rank));
+                }
+            }
+        }
+        let Some((i, victim, _)) = best else {
+            self.stats.refused_inserts.fetch_add(1, Relaxed);
+            return Claim::Refused;
+        };
+        let slot = &slots[i];
+        if slot.fp.compare_exchange(victim, key.fp, AcqRel, Acquire).is_err() {
+            return Claim::Retry;
+        }
+        if victim != 0 {
+            self.stats.evictions.fetch_add(1, Relaxed);
+        }
+        slot.owner.store(key.owner, Release);
+        let mut current = slot.state.load(Acquire);
+        while tag_of(current) != key.tag {
+            match slot.state.compare_exchange(current, fresh(key.tag), AcqRel, Acquire) {
+                Ok(_) => break,
+                Err(seen) => current = seen,
+            }
+        }
+        Claim::Slot(slot)
+    }
+
+    /// Clears the counters of every slot of `owner` (an account's
+    /// `account`, `account_ip` and `device` keys). A scan: a cold path.
+    pub(crate) fn clear_owned(&self, owner: u64) -> usize {
+        let mut cleared = 0;
+        for slot in self.buckets.iter().flat_map(|b| &b.slots) {
+            if slot.owner.load(Acquire) == owner && slot.fp.load(Acquire) != 0 {
+                clear_state(slot);
+                cleared += 1;
+            }
+        }
+        cleared
+    }
+
+    /// Clears one key's counter.
+    pub(crate) fn clear(&self, key: &SlotKey) -> bool {
+        match self.find(key) {
+            Some(slot) => {
+                clear_state(slot);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Slots holding a key.
+    pub(crate) fn occupied(&self) -> usize {
+        self.buckets
+            .iter()
+            .flat_map(|b| &b.slots)
+            .filter(|s| s.fp.load(Relaxed) != 0)
+            .count()
+    }
+}
+
+fn clear_state(slot: &Slot) {
+    let mut current = slot.state.load(Acquire);
+    while let Err(seen) = slot.state.compare_exchange(current, fresh(tag_of(current)), AcqRel, Acquire) {
+        current = seen;
+    }
+}
+
+enum Claim<'a> {
+    Slot(&'a Slot),
+    Refused,
+    Retry,
+}
