@@ -1,0 +1,36 @@
+# loginguard: `make test` runs every check; `make demo` runs the login-storm simulation.
+# Each binding adds its own targets in mk/<name>.mk and appends them to TEST_TARGETS.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+export CARGO_TERM_COLOR ?= never
+export CARGO_INCREMENTAL ?= 0
+
+TEST_TARGETS := test-rust
+
+-include mk/*.mk
+
+.PHONY: help test demo lint test-rust bench
+
+help:
+	@echo "make demo   build and run the login-storm simulation"
+	@echo "make test   every test: Rust, C, Python, Node, drift checks, lints"
+	@echo "make bench  the Rust criterion benchmarks (peers beside loginguard)"
+
+test: $(TEST_TARGETS)
+	@echo "make test: all passed"
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+test-rust: lint
+	cargo test --locked -p loginguard -p loginguard-cli
+	cargo test --locked -p loginguard-benches --benches
+
+demo:
+	cargo run --locked --release -q -p loginguard-cli -- simulate
+
+bench:
+	cargo bench --locked -p loginguard-benches
