@@ -1,0 +1,98 @@
+//! Bad input is an error with a stable kind, never a panic, and records nothing.
+
+use loginguard::{Attempt, ErrorKind, Guard, Policy};
+
+#[test]
+fn bad_attempts_have_stable_kinds_and_record_nothing() {
+    let g = Guard::new(Policy::default()).unwrap();
+    let long = "a".repeat(1025);
+    let long_device = vec![7u8; 257];
+    let cases: Vec<(Attempt<'_>, ErrorKind)> = vec![
+        (Attempt::new(), ErrorKind::InvalidAttempt),
+        (Attempt::new().account("").ip(""), ErrorKind::InvalidAttempt),
+        (Attempt::new().account(" \t "), ErrorKind::InvalidAttempt),
+        (Attempt::new().ip("10.0.0.1").device("d"), ErrorKind::InvalidAttempt),
+        (Attempt::new().account(&long), ErrorKind::InvalidAttempt),
+        (Attempt::new().account("a").device(&long_device[..]), ErrorKind::InvalidAttempt),
+        (Attempt::new().account("a").ip("300.1.1.1"), ErrorKind::InvalidIp),
+        (Attempt::new().account("a").ip("fe80::1%eth0"), ErrorKind::InvalidIp),
+        (Attempt::new().account("a").ip_bytes(&[1, 2, 3, 4, 5]), ErrorKind::InvalidIp),
+    ];
+    for (a, kind) in &cases {
+        for result in [g.check(a), g.record_failure(a), g.begin(a, true)] {
+            assert_eq!(result.unwrap_err().kind(), *kind, "{a:?}");
+        }
+        assert_eq!(g.record_success(a, true).unwrap_err().kind(), *kind);
+        assert_eq!(g.inspect(a).unwrap_err().kind(), *kind);
+    }
+    assert_eq!(g.stats().occupancy, 0);
+    assert_eq!(g.reset_account("").unwrap_err().kind(), ErrorKind::InvalidAttempt);
+    assert_eq!(g.reset_ip("nope").unwrap_err().kind(), ErrorKind::InvalidIp);
+}
+
+#[test]
+fn policy_errors_name_the_field() {
+    let cases = [
+        ("bogus = 1", "bogus"),
+        ("[account]\nchallenge_afterr = 3", "account.challenge_afterr"),
+        ("[account]\nlock_for = \"5\"", "account.lock_for"),
+        ("[account]\nlock_for = 5", "account.lock_for"),
+        ("[account]\nlock_for = \"0s\"", "account.lock_for"),
+        ("[account]\nlock_for = \"1.5h\"", "account.lock_for"),
+        ("[ip]\nchallenge_after = -1", "ip.challenge_after"),
+        ("[ip]\nchallenge_after = true", "ip.challenge_after"),
+        ("[ip]\nlock_growth = 0.5", "ip.lock_growth"),
+        ("[device]\nlock_for = \"2h\"\nlock_max = \"1h\"", "device.lock_max"),
+        ("[account_ip]\nlock_max = \"13d\"", "account_ip.lock_max"),
+        ("[account]\nreset_after = 20000", "account.reset_after"),
+        ("[store]\ncapacity = 0", "store.capacity"),
+        ("[store]\nkind = \"shared\"", "store.kind"),
+        ("[store]\nkind = \"redis\"", "store.kind"),
+        ("[store]\nkind = \"disk\"", "store.kind"),
+        ("ipv4_prefix = 33", "ipv4_prefix"),
+        ("account_normalize = \"upper\"", "account_normalize"),
+        ("deny_cidrs = [\"10.0.0.0/33\"]", "deny_cidrs[0]"),
+        ("allow_cidrs = \"10.0.0.0/8\"", "allow_cidrs"),
+        ("[account", "(file)"),
+    ];
+    for (toml, field) in cases {
+        match Policy::from_toml(toml) {
+            Err(loginguard::Error::Policy { field: f, message }) => {
+                assert_eq!(f, field, "{toml}: {message}");
+            }
+            other => panic!("{toml}: expected a policy error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn valid_policies_parse() {
+    let p = Policy::from_toml(
+        r#"
+        account_normalize = "exact"
+        ipv4_prefix = 24
+        ipv6_prefix = 56
+        allow_cidrs = ["10.0.0.0/8", "192.0.2.1"]
+        [account]
+        challenge_after = 0
+        reset_after = false
+        forget_after = "500ms"
+        [ip]
+        forgive_every = false
+        lock_growth = 1.5
+        lock_max = "7d"
+        [device]
+        enabled = false
+        [store]
+        kind = "memory"
+        capacity = 100
+    "#,
+    )
+    .unwrap();
+    assert_eq!(p.account.challenge_after, Some(0));
+    assert_eq!(p.account.reset_after, None);
+    assert_eq!(p.ip.forgive_every, None);
+    assert!(!p.device.enabled);
+    assert_eq!(p.store.capacity, 100);
+    assert_eq!(p.account.forget_after, std::time::Duration::from_millis(500));
+}
