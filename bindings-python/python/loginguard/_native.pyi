@@ -9,6 +9,17 @@ from loginguard._types import Action, Reason
 MAX_ACCOUNT_BYTES: int
 MAX_DEVICE_BYTES: int
 __version__: str
+__all__ = [
+    "Guard",
+    "Decision",
+    "Inspection",
+    "DimensionState",
+    "Stats",
+    "Event",
+    "MAX_ACCOUNT_BYTES",
+    "MAX_DEVICE_BYTES",
+    "__version__",
+]
 
 @final
 class Decision:
@@ -21,8 +32,8 @@ class Decision:
     @property
     def failures(self) -> int: ...
     def lets_password_be_checked(self, challenge_passed: bool = False) -> bool: ...
-    def __eq__(self, other: object) -> bool: ...
-    def __ne__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final

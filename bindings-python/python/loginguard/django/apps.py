@@ -1,0 +1,16 @@
+"""The Django app: connects Django's login signals and settings changes."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class LoginGuardConfig(AppConfig):
+    name = "loginguard.django"
+    label = "loginguard"
+    verbose_name = "loginguard"
+
+    def ready(self) -> None:
+        from loginguard.django import signals
+
+        signals.connect()

@@ -1,0 +1,125 @@
+"""``settings.LOGINGUARD``: the process-wide guard, the CAPTCHA verifier and the client IP.
+
+Keys (all optional)::
+
+    LOGINGUARD = {
+        "POLICY": "[account]\\nchallenge_after = 3",   # TOML text, or
+        "POLICY_FILE": BASE_DIR / "loginguard.toml",     # a TOML file
+        "MANUAL_CLOCK": False,            # tests: move time with get_guard().advance_ms()
+        "USERNAME_FIELD": "username",     # the login form's account field
+        "TRUSTED_PROXIES": [],            # CIDRs of your reverse proxies; none: REMOTE_ADDR only
+        "CAPTCHA": {"BACKEND": "loginguard.django.captcha.Turnstile",
+                    "SITE_KEY": "...", "SECRET": "...", "TIMEOUT": 5.0},
+        "PASSWORD_RESET_URL": "password_reset",   # URL name or path for reset_required
+        "DEVICE_COOKIE_NAME": "loginguard_device",
+        "DEVICE_COOKIE_MAX_AGE": 31536000,         # seconds
+    }
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+from django.utils.module_loading import import_string
+
+import loginguard
+from loginguard.django.captcha import CaptchaVerifier
+
+_lock = threading.Lock()
+_guard: loginguard.Guard | None = None
+
+
+def options() -> dict[str, Any]:
+    value = getattr(settings, "LOGINGUARD", {})
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured("settings.LOGINGUARD must be a dict")
+    return value
+
+
+def get_guard() -> loginguard.Guard:
+    """The process-wide guard, built from ``settings.LOGINGUARD`` on first use."""
+    global _guard
+    guard = _guard
+    if guard is not None:
+        return guard
+    with _lock:
+        if _guard is None:
+            _guard = _build_guard(options())
+        return _guard
+
+
+def _build_guard(opts: dict[str, Any]) -> loginguard.Guard:
+    manual = bool(opts.get("MANUAL_CLOCK", False))
+    if opts.get("POLICY_FILE") is not None:
+        guard = loginguard.Guard.from_policy_file(opts["POLICY_FILE"], manual_clock=manual)
+    else:
+        guard = loginguard.Guard(opts.get("POLICY"), manual_clock=manual)
+    from loginguard.django.signals import send_event
+
+    guard.on_event(send_event)
+    return guard
+
+
+def reset() -> None:
+    """Drops the guard and the cached settings (on ``setting_changed``)."""
+    global _guard
+    with _lock:
+        _guard = None
+    trusted_proxies.cache_clear()
+    get_verifier.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def get_verifier() -> CaptchaVerifier | None:
+    """The configured CAPTCHA verifier; ``None`` when none is: a challenge then cannot be passed."""
+    conf = options().get("CAPTCHA")
+    if not conf:
+        return None
+    backend = conf.get("BACKEND")
+    if not backend:
+        raise ImproperlyConfigured("LOGINGUARD['CAPTCHA'] needs a BACKEND")
+    cls = import_string(backend) if isinstance(backend, str) else backend
+    kwargs = {k.lower(): v for k, v in conf.items() if k != "BACKEND"}
+    verifier: CaptchaVerifier = cls(**kwargs)
+    return verifier
+
+
+@lru_cache(maxsize=1)
+def trusted_proxies() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in options().get("TRUSTED_PROXIES", ()))
+
+
+def _trusted(ip: str, proxies: tuple[Any, ...]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in proxies)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """``REMOTE_ADDR``; behind configured trusted proxies, the right-most ``X-Forwarded-For``
+    hop that is not one of them. With no trusted proxies the header is ignored: it is the
+    client's to forge."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = trusted_proxies()
+    if not proxies or not _trusted(remote, proxies):
+        return remote
+    hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = [h for h in hops if h]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop
+    return hops[0] if hops else remote
+
+
+def username_field() -> str:
+    return str(options().get("USERNAME_FIELD", "username"))

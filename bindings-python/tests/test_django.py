@@ -1,0 +1,318 @@
+"""loginguard.django on a real small project: the test client drives Django's own LoginView
+and password-reset views through LoginGuardMiddleware."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from django.core.management import call_command
+from django.test import Client, RequestFactory
+
+import loginguard
+from loginguard.django import client_ip, get_guard, guard_event
+
+pytestmark = pytest.mark.django_db
+
+A = "203.0.113.7"  # alice's usual network
+B = "198.51.100.20"  # another network (mobile data)
+CHALLENGE = 'id="loginguard-challenge"'
+LOGIN_FORM = 'id="login"'
+
+
+@pytest.fixture(autouse=True)
+def users(db: Any) -> None:
+    User.objects.create_user("alice", "alice@example.com", "alice-pw")
+    User.objects.create_user("bob", "bob@example.com", "bob-pw")
+
+
+def login(
+    client: Client, username: str, password: str, ip: str = A, captcha: str | None = None, **extra: Any
+) -> Any:
+    data = {"username": username, "password": password}
+    if captcha is not None:
+        data["loginguard-captcha"] = captcha
+    return client.post("/accounts/login/", data, REMOTE_ADDR=ip, **extra)
+
+
+def logged_in(client: Client) -> bool:
+    return "_auth_user_id" in client.session
+
+
+def test_seed_story_end_to_end() -> None:
+    alice = Client()
+    for _ in range(3):
+        r = login(alice, "alice", "wrong")
+        assert r.status_code == 200
+        assert LOGIN_FORM in r.text and CHALLENGE not in r.text
+    r = login(alice, "alice", "wrong")  # more than 3 errors: the CAPTCHA step appears
+    assert r.status_code == 200
+    assert CHALLENGE in r.text and 'name="loginguard-captcha"' in r.text
+
+    r = login(alice, "alice", "alice-pw")  # the right password, no CAPTCHA: not checked
+    assert CHALLENGE in r.text
+    assert not logged_in(alice)
+    r = login(alice, "alice", "alice-pw", captcha="wrong-answer")
+    assert CHALLENGE in r.text and not logged_in(alice)
+
+    # An attacker on alice's network sprays other accounts, solving CAPTCHAs, until the
+    # network is over its limit (50 failures).
+    attacker = Client()
+    for i in range(51):
+        r = login(attacker, f"user{i}", "guess", captcha="solved")
+    assert r.status_code == 429
+
+    # "I validated my captcha but the connection is still refused"
+    r = login(alice, "alice", "alice-pw", captcha="solved")
+    assert r.status_code == 429
+    assert int(r["Retry-After"]) == 15 * 60
+    assert "from your network" in r.text and "another network" in r.text
+    assert not logged_in(alice)
+
+    # From mobile data the network block does not apply; the account still asks for the CAPTCHA.
+    phone = Client()
+    r = login(phone, "alice", "alice-pw", ip=B)
+    assert CHALLENGE in r.text
+    r = login(phone, "alice", "alice-pw", ip=B, captcha="solved")
+    assert r.status_code == 302 and r["Location"] == "/home/"
+    assert logged_in(phone)
+    assert phone.get("/home/").text == "hello alice"
+    # The success cleared alice's account counter (and took back begin's advance).
+    assert get_guard().check(account="alice", ip=B).action is loginguard.Action.ALLOW
+
+
+def test_account_lock_answers_429_saying_the_account() -> None:
+    c = Client()
+    for _ in range(11):
+        r = login(c, "alice", "wrong", captcha="solved")
+    assert r.status_code == 429
+    assert "on this account" in r.text
+    assert r["Retry-After"] == "60"
+    get_guard().advance_ms(60_000)
+    r = login(c, "alice", "alice-pw", captcha="solved")
+    assert r.status_code == 302
+
+
+def test_password_reset_unlocks_a_reset_required_account(settings: Any) -> None:
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": "[account]\nreset_after = 5"}
+    c = Client()
+    for i in range(6):
+        login(c, "alice", "wrong", ip=f"192.0.2.{i}", captcha="solved")
+    r = login(c, "alice", "alice-pw", ip=B, captcha="solved")
+    assert r.status_code == 302 and r["Location"] == "/accounts/password_reset/"
+    assert not logged_in(c)
+    get_guard().advance_ms(7 * 24 * 3600 * 1000)  # waiting does not help
+    r = login(c, "alice", "alice-pw", ip=B, captcha="solved")
+    assert r["Location"] == "/accounts/password_reset/"
+
+    r = c.post("/accounts/password_reset/", {"email": "alice@example.com"}, REMOTE_ADDR=B)
+    assert r.status_code == 302
+    link = re.search(r"https?://testserver(\S+)", mail.outbox[0].body)
+    assert link is not None
+    r = c.get(link.group(1), REMOTE_ADDR=B)
+    assert r.status_code == 302  # to the set-password URL
+    set_password_url = r["Location"]
+    r = c.post(
+        set_password_url,
+        {"new_password1": "a-new-long-password", "new_password2": "a-new-long-password"},
+        REMOTE_ADDR=B,
+    )
+    assert r.status_code == 302 and r["Location"] == "/accounts/reset/done/"
+
+    assert get_guard().check(account="alice", ip=B).action is loginguard.Action.ALLOW
+    r = login(c, "alice", "a-new-long-password", ip=B)
+    assert r.status_code == 302 and r["Location"] == "/home/"
+
+
+def test_an_invalid_reset_does_not_unlock(settings: Any) -> None:
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": "[account]\nreset_after = 5"}
+    c = Client()
+    for i in range(6):
+        login(c, "alice", "wrong", ip=f"192.0.2.{i}", captcha="solved")
+    r = c.post(
+        "/accounts/reset/MQ/set-password/",
+        {"new_password1": "a-new-long-password", "new_password2": "a-new-long-password"},
+        REMOTE_ADDR=B,
+    )
+    assert r.status_code == 200  # no valid token in the session
+    assert get_guard().check(account="alice").action is loginguard.Action.RESET_REQUIRED
+
+
+def test_trusted_device_logs_in_during_an_attack() -> None:
+    laptop = Client()
+    assert login(laptop, "alice", "alice-pw").status_code == 302
+    device_cookie = laptop.cookies["loginguard_device"].value
+    laptop.logout()  # the test client's logout drops every cookie; a browser keeps this one
+    laptop.cookies["loginguard_device"] = device_cookie
+
+    attacker = Client()
+    for i in range(101):  # 101 failures on alice from 101 networks, alice's own included
+        ip = A if i == 0 else f"192.0.2.{i}"
+        login(attacker, "alice", "guess", ip=ip, captcha="solved")
+    assert get_guard().check(account="alice").action is loginguard.Action.RESET_REQUIRED
+
+    r = login(laptop, "alice", "alice-pw")
+    assert r.status_code == 302 and r["Location"] == "/home/"
+    assert logged_in(laptop)
+
+    browser = Client()  # an untrusted browser on the same network
+    r = login(browser, "alice", "alice-pw")
+    assert r["Location"] == "/accounts/password_reset/"
+    assert not logged_in(browser)
+
+
+def test_bobs_device_cookie_does_nothing_on_alices_login() -> None:
+    shared = Client()
+    assert login(shared, "bob", "bob-pw").status_code == 302
+    bobs_cookie = shared.cookies["loginguard_device"].value
+    shared.logout()
+    for _ in range(4):
+        login(Client(), "alice", "wrong", ip=B)
+
+    shared.cookies["loginguard_device"] = bobs_cookie
+    r = login(shared, "alice", "alice-pw")
+    assert CHALLENGE in r.text and not logged_in(shared)
+
+    # A tampered cookie is ignored too.
+    shared.cookies["loginguard_device"] = bobs_cookie.replace("bob", "alice")
+    r = login(shared, "alice", "alice-pw")
+    assert CHALLENGE in r.text and not logged_in(shared)
+
+
+def _lock_network(ip: str) -> None:
+    c = Client()
+    for i in range(51):
+        login(c, f"user{i}", "guess", ip=ip, captcha="solved")
+    assert get_guard().check(ip=ip).action is loginguard.Action.DENY
+
+
+def test_spoofed_x_forwarded_for_is_ignored_by_default() -> None:
+    _lock_network(A)
+    r = login(Client(), "alice", "alice-pw", HTTP_X_FORWARDED_FOR=B)
+    assert r.status_code == 429
+    assert not logged_in(Client())
+
+
+def test_trusted_proxies_take_the_rightmost_untrusted_hop(settings: Any) -> None:
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "TRUSTED_PROXIES": ["192.0.2.0/24"]}
+    _lock_network(B)
+    proxy = "192.0.2.1"
+    # The client forged a left-most hop; the proxy appended the real address (B).
+    r = login(Client(), "alice", "alice-pw", ip=proxy, HTTP_X_FORWARDED_FOR=f"{A}, {B}")
+    assert r.status_code == 429
+    r = login(Client(), "alice", "alice-pw", ip=proxy, HTTP_X_FORWARDED_FOR=f"{B}, {A}")
+    assert r.status_code == 302
+
+
+def test_client_ip(settings: Any) -> None:
+    rf = RequestFactory()
+    req = rf.get("/", REMOTE_ADDR=A, HTTP_X_FORWARDED_FOR="1.2.3.4")
+    assert client_ip(req) == A
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "TRUSTED_PROXIES": ["192.0.2.0/24", "::1/128"]}
+    assert client_ip(req) == A  # REMOTE_ADDR is not a trusted proxy
+    req = rf.get("/", REMOTE_ADDR="::1", HTTP_X_FORWARDED_FOR="1.2.3.4, 192.0.2.9 , 192.0.2.8")
+    assert client_ip(req) == "1.2.3.4"
+    req = rf.get("/", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="192.0.2.3")
+    assert client_ip(req) == "192.0.2.3"
+    req = rf.get("/", REMOTE_ADDR="192.0.2.1")
+    assert client_ip(req) == "192.0.2.1"
+
+
+def _normalized(response: Any, username: str) -> tuple[int, str | None, str]:
+    body = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.text)
+    return response.status_code, response.get("Retry-After"), body.replace(username, "NAME")
+
+
+def test_unknown_and_known_usernames_get_the_same_responses() -> None:
+    def story(username: str, ip: str) -> list[tuple[int, str | None, str]]:
+        c = Client()
+        steps = [login(c, username, "wrong", ip=ip) for _ in range(5)]
+        steps += [login(c, username, "wrong", ip=ip, captcha="solved") for _ in range(7)]
+        return [_normalized(r, username) for r in steps]
+
+    known, unknown = story("alice", A), story("nobody", B)
+    assert known == unknown
+    assert [s[0] for s in known] == [200] * 11 + [429]
+
+
+def test_events_are_a_django_signal(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[loginguard.Event] = []
+
+    def receiver(sender: Any, event: loginguard.Event, **kwargs: Any) -> None:
+        seen.append(event)
+
+    guard_event.connect(receiver)
+    try:
+        for _ in range(4):
+            login(Client(), "alice", "wrong")
+    finally:
+        guard_event.disconnect(receiver)
+    assert [(e.kind, e.dimension, e.account, e.ip) for e in seen] == [
+        ("challenge", "account", "alice", A)
+    ]
+
+    reported: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+
+    def broken(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("audit log is down")
+
+    guard_event.connect(broken)
+    try:
+        responses = [login(Client(), "bob", "wrong", ip=B) for _ in range(4)]
+        r = login(Client(), "alice", "alice-pw", captcha="solved")
+    finally:
+        guard_event.disconnect(broken)
+    assert [str(u.exc_value) for u in reported] == ["audit log is down"]
+    assert CHALLENGE in responses[-1].text  # the decision stands
+    assert get_guard().check(account="bob").failures == 4
+    assert r.status_code == 302
+
+
+def test_management_command(capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(11):
+        login(Client(), "alice", "wrong", captcha="solved")
+    call_command("loginguard", "inspect", "--account", "alice", "--ip", A)
+    out = capsys.readouterr().out
+    assert "decision: deny account_ip retry=60000 failures=11" in out
+    assert "account_ip: deny failures=11 consecutive=11 locked_until_ms=60000" in out
+    call_command("loginguard", "unlock", "--account", "alice", "--ip", A)
+    assert "unlocked account 'alice'" in capsys.readouterr().out
+    assert get_guard().check(account="alice", ip=A).action is loginguard.Action.ALLOW
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="invalid_ip"):
+        call_command("loginguard", "unlock", "--ip", "not-an-ip")
+    with pytest.raises(CommandError):
+        call_command("loginguard", "inspect")
+
+
+def test_logins_elsewhere_are_counted_through_djangos_signals() -> None:
+    from django.contrib import auth
+    from django.contrib.sessions.backends.db import SessionStore
+
+    def request() -> Any:
+        req = RequestFactory().post("/api/login", REMOTE_ADDR=B)
+        req.session = SessionStore()
+        return req
+
+    for _ in range(4):
+        assert auth.authenticate(request(), username="alice", password="wrong") is None
+    assert get_guard().check(account="alice", ip=B).action is loginguard.Action.CHALLENGE
+    req = request()
+    user = auth.authenticate(req, username="alice", password="alice-pw")
+    assert user is not None
+    auth.login(req, user)
+    assert get_guard().check(account="alice", ip=B).action is loginguard.Action.ALLOW
+
+
+def test_denylist_answers_403(settings: Any) -> None:
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": 'deny_cidrs = ["203.0.113.0/24"]'}
+    r = login(Client(), "alice", "alice-pw")
+    assert r.status_code == 403
+    assert "Retry-After" not in r
+    assert "from your network are blocked" in r.text
