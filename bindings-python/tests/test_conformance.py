@@ -1,4 +1,4 @@
-"""Replays every case in conformance/ (format in conformance/README.md), as core/tests/conformance.rs does."""
+"""Replays every case in conformance/ (format in its README), as core/tests/conformance.rs does."""
 
 from __future__ import annotations
 

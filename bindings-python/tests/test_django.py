@@ -31,7 +31,12 @@ def users(db: Any) -> None:
 
 
 def login(
-    client: Client, username: str, password: str, ip: str = A, captcha: str | None = None, **extra: Any
+    client: Client,
+    username: str,
+    password: str,
+    ip: str = A,
+    captcha: str | None = None,
+    **extra: Any,
 ) -> Any:
     data = {"username": username, "password": password}
     if captcha is not None:

@@ -10,14 +10,14 @@ MAX_ACCOUNT_BYTES: int
 MAX_DEVICE_BYTES: int
 __version__: str
 __all__ = [
-    "Guard",
-    "Decision",
-    "Inspection",
-    "DimensionState",
-    "Stats",
-    "Event",
     "MAX_ACCOUNT_BYTES",
     "MAX_DEVICE_BYTES",
+    "Decision",
+    "DimensionState",
+    "Event",
+    "Guard",
+    "Inspection",
+    "Stats",
     "__version__",
 ]
 

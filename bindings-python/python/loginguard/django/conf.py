@@ -92,7 +92,9 @@ def get_verifier() -> CaptchaVerifier | None:
 
 @lru_cache(maxsize=1)
 def trusted_proxies() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(c, strict=False) for c in options().get("TRUSTED_PROXIES", ()))
+    return tuple(
+        ipaddress.ip_network(c, strict=False) for c in options().get("TRUSTED_PROXIES", ())
+    )
 
 
 def _trusted(ip: str, proxies: tuple[Any, ...]) -> bool:

@@ -149,7 +149,7 @@ class LoginGuardMiddleware:
         decision = guard.begin(**attempt, challenge_passed=passed)
         if not decision.lets_password_be_checked(passed):
             return refusal(request, decision, account)
-        request.loginguard = LoginState(attempt, decision, passed)  # type: ignore[attr-defined]
+        request.loginguard = LoginState(attempt, decision, passed)
         return None
 
     def _after_login(
@@ -169,7 +169,7 @@ class LoginGuardMiddleware:
     def _before_password_reset(self, request: HttpRequest, uidb64: str) -> None:
         user = _user_from_uid(uidb64)
         if user is not None:
-            request._loginguard_reset = (user.pk, user.password)  # type: ignore[attr-defined]
+            request._loginguard_reset = (user.pk, user.password)
 
     def _after_password_reset(self, pk: Any, old_password: str) -> None:
         user = get_user_model()._default_manager.filter(pk=pk).first()
