@@ -1,0 +1,360 @@
+//! JS values in, JS values out: attempts, decisions, inspections, stats, events.
+
+use loginguard::{Attempt, IpInput};
+use napi::bindgen_prelude::{FromNapiValue, Uint8ArraySlice, Unknown};
+use napi::ValueType;
+use napi_derive::napi;
+
+use crate::error::{self, Code, Result};
+
+/// Text or bytes (`Buffer` / `Uint8Array`), borrowed for one call.
+pub enum TextOrBytes<'env> {
+    Text(String),
+    Bytes(Uint8ArraySlice<'env>),
+}
+
+impl std::fmt::Debug for TextOrBytes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TextOrBytes::Text(s) => f.debug_tuple("Text").field(s).finish(),
+            TextOrBytes::Bytes(b) => f.debug_tuple("Bytes").field(&&b[..]).finish(),
+        }
+    }
+}
+
+impl TextOrBytes<'_> {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            TextOrBytes::Text(s) => s.as_bytes(),
+            TextOrBytes::Bytes(b) => b,
+        }
+    }
+}
+
+fn is_absent(value: &Unknown<'_>) -> Result<bool> {
+    let ty = value
+        .get_type()
+        .map_err(|e| error::from_napi(e, Code::Internal, "typeof"))?;
+    Ok(matches!(ty, ValueType::Undefined | ValueType::Null))
+}
+
+/// A `string`, or nothing for `undefined` / `null`.
+pub fn text(value: Unknown<'_>, name: &str) -> Result<Option<String>> {
+    if is_absent(&value)? {
+        return Ok(None);
+    }
+    if value.get_type().ok() != Some(ValueType::String) {
+        return Err(error::new(Code::Type, format!("{name} must be a string")));
+    }
+    String::from_unknown(value)
+        .map(Some)
+        .map_err(|e| error::from_napi(e, Code::Type, name))
+}
+
+/// A `string` or a `Uint8Array` (a `Buffer` is one), or nothing for `undefined` / `null`.
+pub fn text_or_bytes<'env>(value: Unknown<'env>, name: &str) -> Result<Option<TextOrBytes<'env>>> {
+    if is_absent(&value)? {
+        return Ok(None);
+    }
+    if value.get_type().ok() == Some(ValueType::String) {
+        return String::from_unknown(value)
+            .map(|s| Some(TextOrBytes::Text(s)))
+            .map_err(|e| error::from_napi(e, Code::Type, name));
+    }
+    Uint8ArraySlice::from_unknown(value)
+        .map(|b| Some(TextOrBytes::Bytes(b)))
+        .map_err(|_| {
+            error::new(
+                Code::Type,
+                format!("{name} must be a string, a Buffer or a Uint8Array"),
+            )
+        })
+}
+
+/// An attempt's fields as JS handed them over.
+#[derive(Debug)]
+pub struct AttemptArgs<'env> {
+    account: Option<String>,
+    ip: Option<TextOrBytes<'env>>,
+    device: Option<TextOrBytes<'env>>,
+}
+
+impl<'env> AttemptArgs<'env> {
+    pub fn from_js(
+        account: Unknown<'env>,
+        ip: Unknown<'env>,
+        device: Unknown<'env>,
+    ) -> Result<Self> {
+        Ok(AttemptArgs {
+            account: text(account, "account")?,
+            ip: text_or_bytes(ip, "ip")?,
+            device: text_or_bytes(device, "device")?,
+        })
+    }
+
+    pub fn attempt(&self) -> Attempt<'_> {
+        Attempt {
+            account: self.account.as_deref(),
+            ip: self.ip.as_ref().map(|ip| match ip {
+                TextOrBytes::Text(s) => IpInput::Text(s),
+                TextOrBytes::Bytes(b) => IpInput::Bytes(b),
+            }),
+            device: self.device.as_ref().map(TextOrBytes::as_bytes),
+        }
+    }
+}
+
+/// What to do with the attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[napi(string_enum = "snake_case")]
+pub enum Action {
+    Allow,
+    Challenge,
+    Deny,
+    ResetRequired,
+}
+
+impl From<loginguard::Action> for Action {
+    fn from(a: loginguard::Action) -> Self {
+        match a {
+            loginguard::Action::Allow => Action::Allow,
+            loginguard::Action::Challenge => Action::Challenge,
+            loginguard::Action::Deny => Action::Deny,
+            loginguard::Action::ResetRequired => Action::ResetRequired,
+        }
+    }
+}
+
+/// Which counter (or list) decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[napi(string_enum = "snake_case")]
+pub enum Reason {
+    Account,
+    AccountIp,
+    Ip,
+    Device,
+    Denylist,
+}
+
+impl From<loginguard::Reason> for Reason {
+    fn from(r: loginguard::Reason) -> Self {
+        match r {
+            loginguard::Reason::Account => Reason::Account,
+            loginguard::Reason::AccountIp => Reason::AccountIp,
+            loginguard::Reason::Ip => Reason::Ip,
+            loginguard::Reason::Device => Reason::Device,
+            loginguard::Reason::Denylist => Reason::Denylist,
+        }
+    }
+}
+
+/// A failure counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[napi(string_enum = "snake_case")]
+pub enum Dimension {
+    Account,
+    AccountIp,
+    Ip,
+    Device,
+}
+
+impl From<loginguard::Dimension> for Dimension {
+    fn from(d: loginguard::Dimension) -> Self {
+        match d {
+            loginguard::Dimension::Account => Dimension::Account,
+            loginguard::Dimension::AccountIp => Dimension::AccountIp,
+            loginguard::Dimension::Ip => Dimension::Ip,
+            loginguard::Dimension::Device => Dimension::Device,
+        }
+    }
+}
+
+/// The engine's answer for one attempt.
+#[derive(Debug, Clone)]
+#[napi(object, use_nullable = true)]
+pub struct Decision {
+    /// What to do.
+    pub action: Action,
+    /// Which counter (or list) decided; `null` for `allow`.
+    pub reason: Option<Reason>,
+    /// For `deny` by a counter: milliseconds until the lock ends.
+    pub retry_after_ms: Option<f64>,
+    /// The deciding counter's count (its consecutive count for `reset_required`).
+    pub failures: u32,
+}
+
+impl From<loginguard::Decision> for Decision {
+    fn from(d: loginguard::Decision) -> Self {
+        Decision {
+            action: d.action.into(),
+            reason: d.reason.map(Reason::from),
+            retry_after_ms: d.retry_after_ms.map(|ms| ms as f64),
+            failures: d.failures,
+        }
+    }
+}
+
+const REASON: f64 = 4.0;
+const FAILURES: f64 = 32.0;
+const EVENTS: f64 = 2_097_152.0; // 2^21
+const RETRY: f64 = 4_194_304.0; // 2^22
+
+/// A decision as one number, exact in a double's 53 bits, because building a JS
+/// object through Node-API costs more than deciding. Bits 0-1 action, 2-4 reason
+/// (0 = none), 5-20 failures, 21 "events are waiting", 22-52 retry + 1 (0 = none).
+/// `None` when a part is too large to pack: the caller then sends a [`Decision`].
+pub fn pack(d: &loginguard::Decision, events: bool) -> Option<f64> {
+    let reason = d.reason.map_or(0.0, |r| f64::from(r as u8 + 1));
+    if d.failures > 0xffff {
+        return None;
+    }
+    let retry = match d.retry_after_ms {
+        None => 0,
+        Some(ms) if ms < (1 << 31) - 1 => ms + 1,
+        Some(_) => return None,
+    };
+    Some(
+        f64::from(d.action as u8)
+            + reason * REASON
+            + f64::from(d.failures) * FAILURES
+            + if events { EVENTS } else { 0.0 }
+            + retry as f64 * RETRY,
+    )
+}
+
+/// One dimension's state, for support staff.
+#[derive(Debug, Clone)]
+#[napi(object, use_nullable = true)]
+pub struct DimensionState {
+    pub dimension: Dimension,
+    /// Whether the table holds this key (an untracked key has all zeros).
+    pub tracked: bool,
+    /// The current count.
+    pub failures: u32,
+    /// The consecutive count.
+    pub consecutive: u32,
+    /// When the running lock ends, in the guard clock's milliseconds.
+    pub locked_until_ms: Option<f64>,
+    /// Whether only a reset unlocks it.
+    pub reset_required: bool,
+    /// This dimension's own verdict now.
+    pub action: Action,
+}
+
+/// What `inspect` reports: what `check` would decide, and why.
+#[derive(Debug, Clone)]
+#[napi(object)]
+pub struct Inspection {
+    pub decision: Decision,
+    /// Whether the ip is on the deny list.
+    pub denylisted: bool,
+    /// Every dimension that governs the attempt, in tie-break order.
+    pub dimensions: Vec<DimensionState>,
+}
+
+impl From<loginguard::Inspection> for Inspection {
+    fn from(i: loginguard::Inspection) -> Self {
+        Inspection {
+            decision: i.decision.into(),
+            denylisted: i.denylisted,
+            dimensions: i
+                .dimensions
+                .into_iter()
+                .map(|s| DimensionState {
+                    dimension: s.dimension.into(),
+                    tracked: s.tracked,
+                    failures: s.failures,
+                    consecutive: s.consecutive,
+                    locked_until_ms: s.locked_until_ms.map(|ms| ms as f64),
+                    reset_required: s.reset_required,
+                    action: s.action.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A snapshot of the guard's table and decisions.
+#[derive(Debug, Clone)]
+#[napi(object)]
+pub struct Stats {
+    /// Keys the table can track.
+    pub capacity: f64,
+    /// Slots holding a key.
+    pub occupancy: f64,
+    /// Keys evicted to make room for others.
+    pub evictions: f64,
+    /// New keys not stored because every candidate slot was protected.
+    pub refused_inserts: f64,
+    /// Bytes the counters occupy plus the guard itself.
+    pub memory_bytes: f64,
+    /// Decisions by action from `check`, `begin` and `recordFailure`.
+    pub allow: f64,
+    pub challenge: f64,
+    pub deny: f64,
+    pub reset_required: f64,
+}
+
+impl From<loginguard::Stats> for Stats {
+    fn from(s: loginguard::Stats) -> Self {
+        Stats {
+            capacity: s.capacity as f64,
+            occupancy: s.occupancy as f64,
+            evictions: s.evictions as f64,
+            refused_inserts: s.refused_inserts as f64,
+            memory_bytes: s.memory_bytes as f64,
+            allow: s.allow as f64,
+            challenge: s.challenge as f64,
+            deny: s.deny as f64,
+            reset_required: s.reset_required as f64,
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[napi(string_enum = "snake_case")]
+pub enum EventKind {
+    Challenge,
+    Lock,
+    ResetRequired,
+    ResetAccount,
+    ResetIp,
+}
+
+/// An event, told to `guard.on('event', fn)` listeners.
+#[derive(Debug, Clone)]
+#[napi(object, use_nullable = true)]
+pub struct GuardEvent {
+    pub kind: EventKind,
+    /// The counter it happened to (`null` for resets).
+    pub dimension: Option<Dimension>,
+    /// The attempt's account as given.
+    pub account: Option<String>,
+    /// The attempt's address (IPv4-mapped IPv6 shown as IPv4).
+    pub ip: Option<String>,
+    /// The counter's count after the failure (the consecutive count for `reset_required`; 0 for resets).
+    pub failures: u32,
+    /// For `lock`: when the lock ends, in the guard clock's milliseconds.
+    pub lock_until_ms: Option<f64>,
+}
+
+impl From<&loginguard::Event<'_>> for GuardEvent {
+    fn from(e: &loginguard::Event<'_>) -> Self {
+        use loginguard::EventKind as K;
+        GuardEvent {
+            kind: match e.kind {
+                K::Challenge => EventKind::Challenge,
+                K::Lock => EventKind::Lock,
+                K::ResetRequired => EventKind::ResetRequired,
+                K::ResetAccount => EventKind::ResetAccount,
+                _ => EventKind::ResetIp,
+            },
+            dimension: e.dimension.map(Dimension::from),
+            account: e.account.map(str::to_owned),
+            ip: e.ip.map(|ip| ip.to_string()),
+            failures: e.failures,
+            lock_until_ms: e.lock_until_ms.map(|ms| ms as f64),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Node binding of loginguard: conversion only. `loginguard.js` wraps
+//! [`NativeGuard`] into the public `Guard` (an `EventEmitter`).
+
+mod convert;
+mod error;
+mod fast;
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use loginguard::{Guard, ManualClock, Policy};
+use napi::bindgen_prelude::{FromNapiValue, Unknown};
+use napi::{Env, ValueType};
+use napi_derive::napi;
+
+use convert::{AttemptArgs, GuardEvent, Inspection, Stats};
+use error::{Code, Result};
+
+/// A guard with what the binding keeps beside it.
+#[derive(Debug)]
+pub struct Core {
+    guard: Guard,
+    clock: Option<Arc<ManualClock>>,
+    /// Whether JS listens for events (no listener, no cost).
+    listening: AtomicBool,
+    /// Events not yet handed to JS.
+    pending: Mutex<Vec<GuardEvent>>,
+}
+
+impl Core {
+    fn has_pending(&self) -> bool {
+        !self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+}
+
+/// The engine. Use `Guard` from `require('loginguard')`, which wraps this class.
+#[napi]
+#[derive(Debug)]
+pub struct NativeGuard {
+    core: Arc<Core>,
+}
+
+fn new_guard(policy: Policy, manual_clock: bool) -> Result<NativeGuard> {
+    let (guard, clock) = if manual_clock {
+        let clock = Arc::new(ManualClock::new());
+        (Guard::with_clock(policy, clock.clone()), Some(clock))
+    } else {
+        (Guard::new(policy), None)
+    };
+    Ok(NativeGuard {
+        core: Arc::new(Core {
+            guard: guard.map_err(error::from_core)?,
+            clock,
+            listening: AtomicBool::new(false),
+            pending: Mutex::default(),
+        }),
+    })
+}
+
+fn flag(value: Unknown<'_>, name: &str) -> Result<bool> {
+    match value.get_type() {
+        Ok(ValueType::Undefined | ValueType::Null) => Ok(false),
+        Ok(ValueType::Boolean) => {
+            bool::from_unknown(value).map_err(|e| error::from_napi(e, Code::Type, name))
+        }
+        _ => Err(error::new(Code::Type, format!("{name} must be a boolean"))),
+    }
+}
+
+#[napi]
+impl NativeGuard {
+    /// `policy`: policy TOML text (`null` for the defaults); `manualClock`: a clock at 0 ms
+    /// moved only by `advanceMs`.
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "policy?: string | null, manualClock?: boolean | null"
+    )]
+    pub fn new(policy: Unknown<'_>, manual_clock: Unknown<'_>) -> Result<Self> {
+        let policy = match convert::text(policy, "policy")? {
+            Some(toml) => Policy::from_toml(&toml).map_err(error::from_core)?,
+            None => Policy::default(),
+        };
+        new_guard(policy, flag(manual_clock, "manualClock")?)
+    }
+
+    /// A guard enforcing the policy file at `path`.
+    #[napi(
+        factory,
+        catch_unwind,
+        ts_args_type = "path: string, manualClock?: boolean | null"
+    )]
+    pub fn from_policy_file(path: Unknown<'_>, manual_clock: Unknown<'_>) -> Result<Self> {
+        let Some(path) = convert::text(path, "path")? else {
+            return Err(error::new(Code::Type, "path must be a string"));
+        };
+        let policy = Policy::from_file(&path).map_err(error::from_core)?;
+        new_guard(policy, flag(manual_clock, "manualClock")?)
+    }
+
+    /// This guard's hot path: `check(account, ip, device)`, `begin(account, ip, device,
+    /// challengePassed)` and `recordFailure(account, ip, device)`, each answering a
+    /// packed decision (see `loginguard.js`) or, when it does not pack, a `Decision`.
+    #[napi(
+        catch_unwind,
+        ts_return_type = "{ check(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined): number | Decision; begin(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined, challengePassed?: boolean | null): number | Decision; recordFailure(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined): number | Decision }"
+    )]
+    pub fn hot_path<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>> {
+        fast::functions(env, &self.core)
+    }
+
+    /// Records a successful login (`afterBegin`: this attempt went through `begin`).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined, afterBegin?: boolean | null"
+    )]
+    pub fn record_success(
+        &self,
+        account: Unknown<'_>,
+        ip: Unknown<'_>,
+        device: Unknown<'_>,
+        after_begin: Unknown<'_>,
+    ) -> Result<()> {
+        let args = AttemptArgs::from_js(account, ip, device)?;
+        let after_begin = flag(after_begin, "afterBegin")?;
+        self.core
+            .guard
+            .record_success(&args.attempt(), after_begin)
+            .map_err(error::from_core)
+    }
+
+    /// Clears every counter of the account, `reset_required` included.
+    #[napi(catch_unwind, ts_args_type = "account: string")]
+    pub fn reset_account(&self, account: Unknown<'_>) -> Result<()> {
+        let Some(account) = convert::text(account, "account")? else {
+            return Err(error::new(Code::Type, "account must be a string"));
+        };
+        self.core
+            .guard
+            .reset_account(&account)
+            .map_err(error::from_core)
+    }
+
+    /// Clears the network's `ip` counter.
+    #[napi(catch_unwind, ts_args_type = "ip: string | Uint8Array")]
+    pub fn reset_ip(&self, ip: Unknown<'_>) -> Result<()> {
+        use convert::TextOrBytes;
+        let guard = &self.core.guard;
+        match convert::text_or_bytes(ip, "ip")? {
+            Some(TextOrBytes::Text(s)) => guard.reset_ip(s.as_str()),
+            Some(TextOrBytes::Bytes(b)) => guard.reset_ip(&b[..]),
+            None => {
+                return Err(error::new(
+                    Code::Type,
+                    "ip must be a string, a Buffer or a Uint8Array",
+                ))
+            }
+        }
+        .map_err(error::from_core)
+    }
+
+    /// Every governing dimension's state, for support staff.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined"
+    )]
+    pub fn inspect(
+        &self,
+        account: Unknown<'_>,
+        ip: Unknown<'_>,
+        device: Unknown<'_>,
+    ) -> Result<Inspection> {
+        let args = AttemptArgs::from_js(account, ip, device)?;
+        self.core
+            .guard
+            .inspect(&args.attempt())
+            .map(Inspection::from)
+            .map_err(error::from_core)
+    }
+
+    /// Capacity, occupancy, evictions, refused inserts, memory and decisions by action.
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> Stats {
+        self.core.guard.stats().into()
+    }
+
+    /// Moves the manual clock forward by `ms` milliseconds.
+    #[napi(catch_unwind, ts_args_type = "ms: number")]
+    pub fn advance_ms(&self, ms: Unknown<'_>) -> Result<()> {
+        let Some(clock) = &self.core.clock else {
+            return Err(error::new(
+                Code::Clock,
+                "advanceMs needs a guard made with manualClock: true",
+            ));
+        };
+        let ms = match ms.get_type() {
+            Ok(ValueType::Number) => f64::from_unknown(ms).unwrap_or(f64::NAN),
+            _ => f64::NAN,
+        };
+        if !(ms >= 0.0 && ms.fract() == 0.0 && ms <= 9_007_199_254_740_991.0) {
+            return Err(error::new(
+                Code::Type,
+                "ms must be a whole number of milliseconds, 0 or more",
+            ));
+        }
+        clock.advance_ms(ms as u64);
+        Ok(())
+    }
+
+    /// Starts (or stops) collecting events for `takeEvents`. No listener, no cost.
+    #[napi(catch_unwind)]
+    pub fn listen(&self, on: bool) {
+        let core = &self.core;
+        if on {
+            let weak = Arc::downgrade(core);
+            core.guard.set_listener(move |e| {
+                if let Some(core) = weak.upgrade() {
+                    core.pending
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(e.into());
+                }
+            });
+        } else {
+            core.guard.clear_listener();
+        }
+        core.listening.store(on, Relaxed);
+    }
+
+    /// The events since the last call, oldest first.
+    #[napi(catch_unwind)]
+    pub fn take_events(&self) -> Vec<GuardEvent> {
+        std::mem::take(
+            &mut *self
+                .core
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+}
