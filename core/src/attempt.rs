@@ -3,12 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use siphasher::sip128::{Hasher128, SipHasher13};
-use std::hash::Hasher;
-use unicode_normalization::UnicodeNormalization;
-
 use crate::error::{Error, Result};
-use crate::policy::AccountNormalize;
 
 /// Longest account accepted, in bytes as given.
 pub const MAX_ACCOUNT_BYTES: usize = 1024;
@@ -145,95 +140,9 @@ pub(crate) fn network_bytes(addr: IpAddr, v4_prefix: u8, v6_prefix: u8) -> ([u8;
     }
 }
 
-/// Streams the normalized account into `hasher`; returns false when it
-/// normalizes to nothing (the account is then absent).
-pub(crate) fn hash_account(hasher: &mut SipHasher13, account: &str, mode: AccountNormalize) -> bool {
-    match mode {
-        AccountNormalize::Exact => {
-            hasher.write(account.as_bytes());
-            !account.is_empty()
-        }
-        AccountNormalize::Fold => {
-            let trimmed = account.trim_matches(char::is_whitespace);
-            if trimmed.is_ascii() {
-                // NFKC is the identity on ASCII; only lowercasing remains.
-                let mut chunk = [0u8; 64];
-                for part in trimmed.as_bytes().chunks(chunk.len()) {
-                    let out = &mut chunk[..part.len()];
-                    out.copy_from_slice(part);
-                    out.make_ascii_lowercase();
-                    hasher.write(out);
-                }
-                !trimmed.is_empty()
-            } else {
-                hash_folded(hasher, trimmed)
-            }
-        }
-    }
-}
-
-/// NFKC, then lowercase, then trim White_Space, streamed without allocating:
-/// a first pass finds where the non-space characters end, a second writes them.
-fn hash_folded(hasher: &mut SipHasher13, text: &str) -> bool {
-    let folded = || text.nfkc().flat_map(char::to_lowercase);
-    let mut first = None;
-    let mut last = 0usize;
-    for (i, c) in folded().enumerate() {
-        if !c.is_whitespace() {
-            first.get_or_insert(i);
-            last = i;
-        }
-    }
-    let Some(first) = first else { return false };
-    let mut buf = [0u8; 64];
-    let mut len = 0;
-    for c in folded().skip(first).take(last + 1 - first) {
-        if len + 4 > buf.len() {
-            hasher.write(&buf[..len]);
-            len = 0;
-        }
-        len += c.encode_utf8(&mut buf[len..]).len();
-    }
-    hasher.write(&buf[..len]);
-    true
-}
-
-/// A key's 128-bit keyed fingerprint (SipHash-1-3, fixed definition).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Fingerprint {
-    pub(crate) h1: u64,
-    pub(crate) h2: u64,
-}
-
-pub(crate) fn finish(hasher: SipHasher13) -> Fingerprint {
-    let h = hasher.finish128();
-    Fingerprint { h1: h.h1, h2: h.h2 }
-}
-
-/// Separators: neither byte occurs in UTF-8, so keys of different shapes never meet.
-pub(crate) const END_OF_ACCOUNT: u8 = 0xff;
-pub(crate) const NETWORK_KEY: u8 = 0xfe;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fold(s: &str) -> Option<Fingerprint> {
-        let mut h = SipHasher13::new_with_keys(1, 2);
-        hash_account(&mut h, s, AccountNormalize::Fold).then(|| finish(h))
-    }
-
-    #[test]
-    fn fold_matches_nfkc_lower_trim() {
-        assert_eq!(fold("Alice"), fold("alice"));
-        assert_eq!(fold("  ALICE\t"), fold("alice"));
-        assert_eq!(fold("\u{3000}Ａｌｉｃｅ\u{00a0}"), fold("alice"));
-        assert_eq!(fold("ÉLODIE"), fold("e\u{301}lodie"));
-        assert_ne!(fold("alice"), fold("alice2"));
-        assert_eq!(fold(" \u{2003} "), None);
-        // U+00B4 normalizes to a space and a combining accent: the space is trimmed.
-        assert_eq!(fold("\u{b4}x"), fold("\u{301}x"));
-    }
 
     #[test]
     fn mapped_ipv6_is_ipv4() {

@@ -1,7 +1,6 @@
 //! Where the engine reads the time: the system clock, or a manual one for tests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of absolute time in milliseconds.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -10,11 +9,23 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 }
 
 /// Unix epoch milliseconds. A system clock set before 1970 reads 0.
+///
+/// On Linux it reads `CLOCK_REALTIME_COARSE`: the time of the last timer
+/// tick (a few milliseconds' resolution) for a few nanoseconds instead of
+/// tens; a lock or a window is then exact to within one tick.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     fn now_ms(&self) -> u64 {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+        u64::try_from(t.tv_sec).map_or(0, |s| s * 1000 + t.tv_nsec as u64 / 1_000_000)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn now_ms(&self) -> u64 {
+        use std::time::{SystemTime, UNIX_EPOCH};
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)

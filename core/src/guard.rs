@@ -1,24 +1,20 @@
 //! [`Guard`]: the engine. Turns attempts into keys, asks every governing
 //! dimension's counter, and combines their verdicts into one [`Decision`].
 
-use std::hash::Hasher;
 use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use siphasher::sip128::SipHasher13;
 
-use crate::attempt::{
-    finish, hash_account, network_bytes, parse_ip, Attempt, IpInput, END_OF_ACCOUNT,
-    MAX_ACCOUNT_BYTES, MAX_DEVICE_BYTES, NETWORK_KEY,
-};
+use crate::attempt::{network_bytes, parse_ip, Attempt, IpInput, MAX_ACCOUNT_BYTES, MAX_DEVICE_BYTES};
 use crate::clock::{Clock, SystemClock};
 use crate::counter::{Counter, Crossings, RuleMs, Verdict};
 use crate::decision::{Action, Decision, Dimension};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, Listener};
+use crate::fingerprint::{KeyHasher, SECRET_BYTES};
 use crate::policy::Policy;
 use crate::stats::{Decisions, Stats};
 use crate::table::{SlotKey, Table, Updated, MAX_TIME};
@@ -48,7 +44,7 @@ use crate::table::{SlotKey, Table, Updated, MAX_TIME};
 pub struct Guard {
     policy: Policy,
     rules: [RuleMs; 4],
-    hasher: SipHasher13,
+    hasher: KeyHasher,
     table: Table,
     epoch: u64,
     clock: Arc<dyn Clock>,
@@ -119,14 +115,10 @@ impl Guard {
     /// A guard reading time from `clock` (a [`crate::ManualClock`] in tests).
     pub fn with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Result<Guard> {
         policy.validate()?;
-        let mut seed = [0u8; 16];
-        getrandom::fill(&mut seed)
-            .map_err(|e| Error::Store(format!("no randomness for the hash seed: {e}")))?;
-        let (k0, k1) = seed.split_at(8);
-        let hasher = SipHasher13::new_with_keys(
-            u64::from_le_bytes(k0.try_into().expect("8 bytes")),
-            u64::from_le_bytes(k1.try_into().expect("8 bytes")),
-        );
+        let mut secret = [0u8; SECRET_BYTES];
+        getrandom::fill(&mut secret)
+            .map_err(|e| Error::Store(format!("no randomness for the hash secret: {e}")))?;
+        let hasher = KeyHasher::new(secret);
         let rules = Dimension::ALL.map(|d| RuleMs::from(policy.rule(d)));
         let table = Table::new(policy.store.capacity)?;
         Ok(Guard {
@@ -199,15 +191,19 @@ impl Guard {
     /// ```
     pub fn begin(&self, attempt: &Attempt<'_>, challenge_passed: bool) -> Result<Decision> {
         let keys = self.keys(attempt)?;
+        if keys.denied {
+            self.decisions.count(Action::Deny);
+            return Ok(Decision::denylisted());
+        }
         let now = self.table_now();
-        let seen = self.check_keys(&keys, now);
+        let mut faced = self.verdicts(&keys, now);
+        let seen = self.decide(&faced);
         if !seen.lets_password_be_checked(challenge_passed) {
             self.decisions.count(seen.action);
             return Ok(seen);
         }
         // Record dimension by dimension, each only if its counter still lets
         // the password be checked: concurrent begins serialize on each slot.
-        let mut faced = self.verdicts(&keys, now);
         let mut crossed = [Crossings::default(); 4];
         let mut after = [Counter::default(); 4];
         let mut recorded = [false; 4];
@@ -320,11 +316,11 @@ impl Guard {
                 max: MAX_ACCOUNT_BYTES,
             });
         }
-        let mut h = self.hasher.clone();
-        if !hash_account(&mut h, account, self.policy.account_normalize) {
-            return Err(Error::MissingKey);
-        }
-        let owner = self.owner(h);
+        let digest = self
+            .hasher
+            .account(account, self.policy.account_normalize)
+            .ok_or(Error::MissingKey)?;
+        let owner = self.owner(digest);
         self.table.clear_owned(owner);
         self.emit(&Event {
             kind: EventKind::ResetAccount,
@@ -511,17 +507,15 @@ impl Guard {
         ip.is_some_and(|ip| self.policy.deny_cidrs.iter().any(|n| n.contains(&ip)))
     }
 
-    fn owner(&self, mut account: SipHasher13) -> u64 {
-        account.write(&[END_OF_ACCOUNT, b'a']);
-        finish(account).h1 | 1
+    /// The account key's fingerprint, which also marks the account's other
+    /// keys as its own (for `reset_account`).
+    fn owner(&self, account: u64) -> u64 {
+        self.hasher.derived(account, b'a', &[]) | 1
     }
 
     fn ip_key(&self, addr: IpAddr) -> SlotKey {
         let (net, len) = network_bytes(addr, self.policy.ipv4_prefix, self.policy.ipv6_prefix);
-        let mut h = self.hasher.clone();
-        h.write(&[NETWORK_KEY]);
-        h.write(&net[..len]);
-        self.table.key(finish(h), Dimension::Ip, 0)
+        self.table.key(self.hasher.network(&net[..len]), Dimension::Ip, 0)
     }
 
     fn keys<'a>(&self, attempt: &Attempt<'a>) -> Result<Keys<'a>> {
@@ -551,14 +545,13 @@ impl Guard {
             }
         }
         let ip = parse_ip(attempt.ip)?;
-        let mut account = self.hasher.clone();
-        let has_account = attempt
+        let account = attempt
             .account
-            .is_some_and(|a| hash_account(&mut account, a, self.policy.account_normalize));
-        if device.is_some() && !has_account {
+            .and_then(|a| self.hasher.account(a, self.policy.account_normalize));
+        if device.is_some() && account.is_none() {
             return Err(Error::DeviceWithoutAccount);
         }
-        if !has_account && ip.is_none() {
+        if account.is_none() && ip.is_none() {
             return Err(Error::MissingKey);
         }
         let mut keys = Keys {
@@ -571,30 +564,22 @@ impl Guard {
             return Ok(keys);
         }
         let enabled = |d: Dimension| self.rules[d as usize].enabled;
-        let network = ip.map(|a| network_bytes(a, self.policy.ipv4_prefix, self.policy.ipv6_prefix));
-        if has_account {
-            let owner = self.owner(account.clone());
-            account.write(&[END_OF_ACCOUNT]);
-            let keyed = |tag: u8, extra: &[u8], dimension: Dimension| {
-                let mut h = account.clone();
-                h.write(&[tag]);
-                h.write(extra);
-                self.table.key(finish(h), dimension, owner)
-            };
+        if let Some(account) = account {
+            let owner = self.owner(account);
             if let Some(d) = device {
                 if enabled(Dimension::Device) {
-                    keys.slots[Dimension::Device as usize] = Some(keyed(b'd', d, Dimension::Device));
+                    let fp = self.hasher.derived(account, b'd', d);
+                    keys.slots[Dimension::Device as usize] = Some(self.table.key(fp, Dimension::Device, owner));
                 }
                 return Ok(keys);
             }
             if enabled(Dimension::Account) {
-                keys.slots[Dimension::Account as usize] = Some(keyed(b'a', &[], Dimension::Account));
+                keys.slots[Dimension::Account as usize] = Some(self.table.key(owner, Dimension::Account, owner));
             }
-            if let Some((net, len)) = &network {
-                if enabled(Dimension::AccountIp) {
-                    keys.slots[Dimension::AccountIp as usize] =
-                        Some(keyed(b'i', &net[..*len], Dimension::AccountIp));
-                }
+            if let (Some(addr), true) = (ip, enabled(Dimension::AccountIp)) {
+                let (net, len) = network_bytes(addr, self.policy.ipv4_prefix, self.policy.ipv6_prefix);
+                let fp = self.hasher.derived(account, b'i', &net[..len]);
+                keys.slots[Dimension::AccountIp as usize] = Some(self.table.key(fp, Dimension::AccountIp, owner));
             }
         }
         if let Some(addr) = ip {

@@ -23,6 +23,7 @@ mod counter;
 mod decision;
 mod error;
 mod event;
+mod fingerprint;
 mod guard;
 mod policy;
 mod stats;

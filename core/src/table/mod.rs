@@ -5,12 +5,12 @@
 
 mod slot;
 
-use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
+use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 use portable_atomic::{AtomicU128, AtomicU64};
 
-use crate::attempt::Fingerprint;
 use crate::counter::{Counter, RuleMs};
 use crate::decision::Dimension;
 use crate::error::{Error, Result};
@@ -18,6 +18,7 @@ pub(crate) use slot::MAX_TIME;
 use slot::{fresh, pack, tag_of, unpack, Slot, TAG_BITS};
 
 const BUCKET_SLOTS: usize = 8;
+const HUGE_PAGE: usize = 2 << 20;
 
 /// Eight slots, 256 bytes, on cache-line boundaries.
 #[repr(C, align(64))]
@@ -55,9 +56,37 @@ pub(crate) struct TableStats {
     pub(crate) refused_inserts: AtomicU64,
 }
 
+/// The table's memory: `len` buckets allocated with `layout`.
+#[derive(Debug)]
+struct Buckets {
+    ptr: NonNull<Bucket>,
+    len: usize,
+    layout: Layout,
+}
+
+// SAFETY: buckets are plain atomics, shared and mutated only through them.
+unsafe impl Send for Buckets {}
+// SAFETY: as above.
+unsafe impl Sync for Buckets {}
+
+impl std::ops::Deref for Buckets {
+    type Target = [Bucket];
+    fn deref(&self) -> &[Bucket] {
+        // SAFETY: `ptr` holds `len` initialized buckets for as long as `self` lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Buckets {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `Table::new` with exactly this layout.
+        unsafe { dealloc(self.ptr.as_ptr().cast(), self.layout) }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Table {
-    buckets: Box<[Bucket]>,
+    buckets: Buckets,
     pub(crate) stats: TableStats,
 }
 
@@ -70,18 +99,29 @@ impl Table {
             ));
         }
         let n = capacity.div_ceil(BUCKET_SLOTS).max(1);
+        let bytes = n * std::mem::size_of::<Bucket>();
+        // Tables of 2 MiB and more are aligned to huge pages, so that each
+        // probe costs one TLB entry per 2 MiB rather than per 4 KiB.
+        let align = if bytes >= HUGE_PAGE { HUGE_PAGE } else { std::mem::align_of::<Bucket>() };
         let layout = Layout::array::<Bucket>(n)
+            .and_then(|l| l.align_to(align))
             .map_err(|_| Error::Store(format!("capacity {capacity} is too large")))?;
-        // SAFETY: the layout is non-zero-sized; an all-zero Bucket is valid
-        // (atomics holding 0: every slot empty), and the pointer is handed to
-        // Box with the same layout, element type and length it was allocated for.
-        let buckets = unsafe {
-            let ptr = alloc_zeroed(layout).cast::<Bucket>();
-            if ptr.is_null() {
-                handle_alloc_error(layout);
-            }
-            Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n))
+        // SAFETY: the layout is non-zero-sized and the pointer is checked.
+        let ptr = unsafe { alloc(layout) };
+        let Some(ptr) = NonNull::new(ptr) else {
+            handle_alloc_error(layout)
         };
+        if align == HUGE_PAGE {
+            // SAFETY: advice on memory this table owns; without transparent
+            // huge pages it changes nothing.
+            let _ = unsafe { rustix::mm::madvise(ptr.as_ptr().cast(), bytes, rustix::mm::Advice::LinuxHugepage) };
+        }
+        let ptr = ptr.cast::<Bucket>();
+        // SAFETY: `ptr` holds `n` buckets; an all-zero Bucket is valid (atomics
+        // holding 0: every slot empty). Written, not calloc'ed: the memory is
+        // committed now, so first inserts never pay for page faults under load.
+        unsafe { ptr.as_ptr().write_bytes(0, n) };
+        let buckets = Buckets { ptr, len: n, layout };
         Ok(Table {
             buckets,
             stats: TableStats::default(),
@@ -98,13 +138,13 @@ impl Table {
         std::mem::size_of_val(&*self.buckets)
     }
 
-    pub(crate) fn key(&self, fp: Fingerprint, dimension: Dimension, owner: u64) -> SlotKey {
-        // Low 32 bits of h2 pick the bucket (multiply-shift: any bucket count);
-        // its top bits are the tag; h1 is the stored fingerprint.
-        let bucket = ((fp.h2 & 0xffff_ffff) * self.buckets.len() as u64 >> 32) as usize;
+    pub(crate) fn key(&self, fp: u64, dimension: Dimension, owner: u64) -> SlotKey {
+        // The high 32 bits pick the bucket (multiply-shift: any bucket count);
+        // the stored word keeps the rest, with the dimension in the low bits.
+        let bucket = ((fp >> 32) * self.buckets.len() as u64 >> 32) as usize;
         SlotKey {
-            fp: (fp.h1 & !7) | 4 | dimension as u64,
-            tag: (fp.h2 >> (64 - TAG_BITS)) as u32,
+            fp: (fp & !7) | 4 | dimension as u64,
+            tag: ((fp >> 3) & ((1 << TAG_BITS) - 1)) as u32,
             bucket,
             owner,
         }

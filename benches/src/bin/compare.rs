@@ -1,0 +1,132 @@
+//! Prints the benchmark table: ns per attempt (median of several runs, each on
+//! a fresh engine) for loginguard and governor on the same workload in the
+//! same run, their ratio, bytes per tracked key, and multi-thread throughput.
+//!
+//! `cargo run --release -p loginguard-benches --bin compare -- [--runs N] [--threads 1,2,4]`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
+use std::time::Instant;
+
+use loginguard_benches::{guard, hot, loginguard_attempt, loginguard_begin, zipf, Governor, LoginAttempt, ATTEMPTS};
+
+/// Counts live heap bytes while `COUNTING` is on (off while timing).
+struct LiveBytes;
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged.
+unsafe impl GlobalAlloc for LiveBytes {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_add(layout.size() as isize, Relaxed);
+        }
+        // SAFETY: the caller's contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        }
+        // SAFETY: the caller's contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: LiveBytes = LiveBytes;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn ns_per_attempt<E>(runs: usize, make: impl Fn() -> E, list: &[LoginAttempt], one: impl Fn(&E, &LoginAttempt) -> bool) -> f64 {
+    median(
+        (0..runs)
+            .map(|_| {
+                let engine = make();
+                let start = Instant::now();
+                let allowed = list.iter().filter(|a| one(&engine, a)).count();
+                std::hint::black_box(allowed);
+                start.elapsed().as_nanos() as f64 / list.len() as f64
+            })
+            .collect(),
+    )
+}
+
+fn attempts_per_sec<E: Sync>(runs: usize, make: impl Fn() -> E, lists: &[Vec<LoginAttempt>], one: impl Fn(&E, &LoginAttempt) -> bool + Sync) -> f64 {
+    median(
+        (0..runs)
+            .map(|_| {
+                let engine = make();
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for list in lists {
+                        let (engine, one) = (&engine, &one);
+                        s.spawn(move || list.iter().filter(|a| one(engine, a)).count());
+                    }
+                });
+                (lists.len() * ATTEMPTS) as f64 / start.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+fn bytes_per_key<E>(make: impl Fn() -> E, list: &[LoginAttempt], one: impl Fn(&E, &LoginAttempt) -> bool, keys: impl Fn(&E) -> usize) -> f64 {
+    LIVE.store(0, Relaxed);
+    COUNTING.store(true, Relaxed);
+    let engine = make();
+    for a in list {
+        one(&engine, a);
+    }
+    let live = LIVE.load(Relaxed);
+    COUNTING.store(false, Relaxed);
+    let n = keys(&engine);
+    drop(engine);
+    live as f64 / n as f64
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let runs: usize = arg("--runs").map_or(7, |v| v.parse().expect("--runs N"));
+    let threads: Vec<usize> = arg("--threads")
+        .unwrap_or_else(|| "1,2".into())
+        .split(',')
+        .map(|t| t.parse().expect("--threads 1,2,4"))
+        .collect();
+
+    println!("login-failure workload: {ATTEMPTS} attempts, median of {runs} runs, ns per attempt (lower is better)\n");
+    println!("| variant | loginguard check+record_failure | loginguard begin | governor (3 keyed limiters) | governor / loginguard |");
+    println!("|---|---|---|---|---|");
+    for (variant, list) in [("zipf", zipf("")), ("hot", hot(""))] {
+        let lg = ns_per_attempt(runs, guard, &list, loginguard_attempt);
+        let begin = ns_per_attempt(runs, guard, &list, loginguard_begin);
+        let gov = ns_per_attempt(runs, Governor::default, &list, Governor::attempt);
+        println!("| {variant} | {lg:.0} | {begin:.0} | {gov:.0} | {:.1}x |", gov / lg);
+    }
+
+    let list = zipf("");
+    let lg_bytes = {
+        let g = guard();
+        let s = g.stats();
+        s.memory_bytes as f64 / s.capacity as f64
+    };
+    let gov_bytes = bytes_per_key(Governor::default, &list, Governor::attempt, Governor::keys);
+    println!("\nmemory per tracked key: loginguard {lg_bytes:.1} bytes (fixed at construction, 1,048,576 keys); governor {gov_bytes:.1} bytes (grows with keys: {} after zipf)",
+        { let g = Governor::default(); list.iter().for_each(|a| { g.attempt(a); }); g.keys() });
+
+    println!("\nthreads on distinct keys (zipf lists with per-thread accounts), attempts per second (higher is better)\n");
+    println!("| threads | loginguard | speedup | governor | speedup |");
+    println!("|---|---|---|---|---|");
+    let max = threads.iter().copied().max().unwrap_or(1);
+    let lists: Vec<Vec<LoginAttempt>> = (0..max).map(|t| zipf(&format!("t{t}."))).collect();
+    let mut base = None;
+    for &t in &threads {
+        let lg = attempts_per_sec(runs.min(5), guard, &lists[..t], loginguard_attempt);
+        let gov = attempts_per_sec(runs.min(5), Governor::default, &lists[..t], Governor::attempt);
+        let (b_lg, b_gov) = *base.get_or_insert((lg, gov));
+        println!("| {t} | {:.2} M/s | {:.2}x | {:.2} M/s | {:.2}x |", lg / 1e6, lg / b_lg, gov / 1e6, gov / b_gov);
+    }
+}

@@ -1,0 +1,165 @@
+//! Keyed fingerprints of keys: XXH3-64 with a random 192-byte secret.
+//!
+//! XXH3 has a frozen definition, so every build of the library (Rust, C,
+//! Python, Node) computes the same fingerprint from the same secret; the
+//! random secret keeps an attacker from choosing keys that collide. Only
+//! fingerprints are stored, never names or addresses.
+//!
+//! Definition (version 1), with `H(x) = XXH3_64bits_withSecret(x, secret)`:
+//! - account digest `A = H(normalized account bytes)`;
+//! - `account` key: `H(le64(A) ‖ "a")`; `account_ip`: `H(le64(A) ‖ "i" ‖ net)`;
+//!   `device`: `H(le64(A) ‖ "d" ‖ device id)`; `ip`: `H(0xfe ‖ net)`, where
+//!   `net` is family (4 or 6), prefix length and the masked address bytes.
+
+use unicode_normalization::UnicodeNormalization;
+use xxhash_rust::xxh3::{xxh3_64_with_secret, Xxh3};
+
+use crate::attempt::MAX_DEVICE_BYTES;
+use crate::policy::AccountNormalize;
+
+/// Bytes of secret.
+pub(crate) const SECRET_BYTES: usize = 192;
+
+#[derive(Clone)]
+pub(crate) struct KeyHasher {
+    secret: [u8; SECRET_BYTES],
+}
+
+impl std::fmt::Debug for KeyHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyHasher { secret: <hidden> }")
+    }
+}
+
+impl KeyHasher {
+    pub(crate) fn new(secret: [u8; SECRET_BYTES]) -> KeyHasher {
+        KeyHasher { secret }
+    }
+
+    fn hash(&self, bytes: &[u8]) -> u64 {
+        xxh3_64_with_secret(bytes, &self.secret)
+    }
+
+    /// The account digest, or `None` when the account normalizes to nothing.
+    pub(crate) fn account(&self, account: &str, mode: AccountNormalize) -> Option<u64> {
+        match mode {
+            AccountNormalize::Exact => (!account.is_empty()).then(|| self.hash(account.as_bytes())),
+            AccountNormalize::Fold => {
+                let trimmed = account.trim_matches(char::is_whitespace);
+                if trimmed.is_empty() {
+                    return None;
+                }
+                if !trimmed.is_ascii() {
+                    return self.folded(trimmed);
+                }
+                if !trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+                    // NFKC is the identity on ASCII; nothing to lowercase either.
+                    return Some(self.hash(trimmed.as_bytes()));
+                }
+                let mut h = Xxh3::with_secret(self.secret);
+                let mut chunk = [0u8; 64];
+                for part in trimmed.as_bytes().chunks(chunk.len()) {
+                    let out = &mut chunk[..part.len()];
+                    out.copy_from_slice(part);
+                    out.make_ascii_lowercase();
+                    h.update(out);
+                }
+                Some(h.digest())
+            }
+        }
+    }
+
+    /// NFKC, then lowercase, then trim White_Space, streamed without
+    /// allocating: a first pass finds where the non-space characters end, a
+    /// second hashes them.
+    fn folded(&self, text: &str) -> Option<u64> {
+        let folded = || text.nfkc().flat_map(char::to_lowercase);
+        let mut first = None;
+        let mut last = 0usize;
+        for (i, c) in folded().enumerate() {
+            if !c.is_whitespace() {
+                first.get_or_insert(i);
+                last = i;
+            }
+        }
+        let first = first?;
+        let mut h = Xxh3::with_secret(self.secret);
+        let mut buf = [0u8; 64];
+        let mut len = 0;
+        for c in folded().skip(first).take(last + 1 - first) {
+            if len + 4 > buf.len() {
+                h.update(&buf[..len]);
+                len = 0;
+            }
+            len += c.encode_utf8(&mut buf[len..]).len();
+        }
+        h.update(&buf[..len]);
+        Some(h.digest())
+    }
+
+    /// A key derived from an account digest: `H(le64(account) ‖ tag ‖ extra)`.
+    pub(crate) fn derived(&self, account: u64, tag: u8, extra: &[u8]) -> u64 {
+        if extra.len() <= 18 {
+            self.derived_in::<{ 9 + 18 }>(account, tag, extra)
+        } else {
+            self.derived_in::<{ 9 + MAX_DEVICE_BYTES }>(account, tag, extra)
+        }
+    }
+
+    fn derived_in<const N: usize>(&self, account: u64, tag: u8, extra: &[u8]) -> u64 {
+        let mut buf = [0u8; N];
+        let extra = &extra[..extra.len().min(N - 9)];
+        buf[..8].copy_from_slice(&account.to_le_bytes());
+        buf[8] = tag;
+        buf[9..9 + extra.len()].copy_from_slice(extra);
+        self.hash(&buf[..9 + extra.len()])
+    }
+
+    /// A network's key: `H(0xfe ‖ net)`.
+    pub(crate) fn network(&self, net: &[u8]) -> u64 {
+        let mut buf = [0u8; 1 + 18];
+        buf[0] = 0xfe;
+        buf[1..1 + net.len()].copy_from_slice(net);
+        self.hash(&buf[..1 + net.len()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fold(s: &str) -> Option<u64> {
+        KeyHasher::new([7; SECRET_BYTES]).account(s, AccountNormalize::Fold)
+    }
+
+    #[test]
+    fn fold_matches_nfkc_lower_trim() {
+        assert_eq!(fold("Alice"), fold("alice"));
+        assert_eq!(fold("  ALICE\t"), fold("alice"));
+        assert_eq!(fold("\u{3000}Ａｌｉｃｅ\u{00a0}"), fold("alice"));
+        assert_eq!(fold("ÉLODIE"), fold("e\u{301}lodie"));
+        assert_ne!(fold("alice"), fold("alice2"));
+        assert_eq!(fold(" \u{2003} "), None);
+        // U+00B4 normalizes to a space and a combining accent: the space is trimmed.
+        assert_eq!(fold("\u{b4}x"), fold("\u{301}x"));
+        let long = "Ab".repeat(300);
+        assert_eq!(fold(&long), fold(&long.to_lowercase()));
+    }
+
+    #[test]
+    fn streaming_equals_one_shot() {
+        let k = KeyHasher::new([3; SECRET_BYTES]);
+        assert_eq!(k.account("ALICE", AccountNormalize::Fold), Some(k.hash(b"alice")));
+        assert_eq!(k.account("Ünï", AccountNormalize::Fold), Some(k.hash("ünï".as_bytes())));
+    }
+
+    #[test]
+    fn the_secret_keys_the_hash() {
+        let secret = |k: u8| std::array::from_fn(|i| (i as u8).wrapping_mul(k).wrapping_add(k));
+        for name in ["al", "alice", "alice@example.com", &"x".repeat(300)] {
+            let a = KeyHasher::new(secret(7)).account(name, AccountNormalize::Fold);
+            let b = KeyHasher::new(secret(13)).account(name, AccountNormalize::Fold);
+            assert_ne!(a, b, "{name}");
+        }
+    }
+}
