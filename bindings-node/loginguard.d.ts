@@ -1,0 +1,107 @@
+// Public types of `require('loginguard')`. The data shapes come from the
+// generated `index.d.ts` (checked for drift), so they cannot disagree with the binding.
+import { EventEmitter } from 'node:events'
+import type {
+  Action,
+  Decision,
+  Dimension,
+  DimensionState,
+  EventKind,
+  GuardEvent,
+  Inspection,
+  Reason,
+  Stats,
+} from './index'
+
+export type { Action, Decision, Dimension, DimensionState, EventKind, GuardEvent, Inspection, Reason, Stats }
+
+/**
+ * The stable `code` of every error loginguard throws (an `Error`; a `TypeError` for
+ * a non-object attempt or options):
+ * - `ERR_LOGINGUARD_INVALID_ATTEMPT`: no account and no ip, a device without an account,
+ *   an account over 1024 bytes or a device over 256 bytes. Nothing is recorded.
+ * - `ERR_LOGINGUARD_INVALID_IP`: not IPv4/IPv6 text nor 4 or 16 raw bytes.
+ * - `ERR_LOGINGUARD_INVALID_UTF8`: text that is not UTF-8 (not expected from JS strings).
+ * - `ERR_LOGINGUARD_POLICY`: a bad policy; the message names the field (`account_ip.lock_for`).
+ * - `ERR_LOGINGUARD_STORE`: the store could not be opened.
+ * - `ERR_LOGINGUARD_TYPE`: an argument of the wrong JS type.
+ * - `ERR_LOGINGUARD_CLOCK`: `advanceMs` on a guard without `manualClock: true`.
+ * - `ERR_LOGINGUARD_PANIC`, `ERR_LOGINGUARD_INTERNAL`: a bug in loginguard, never expected.
+ */
+export type ErrorCode =
+  | 'ERR_LOGINGUARD_INVALID_ATTEMPT'
+  | 'ERR_LOGINGUARD_INVALID_IP'
+  | 'ERR_LOGINGUARD_INVALID_UTF8'
+  | 'ERR_LOGINGUARD_POLICY'
+  | 'ERR_LOGINGUARD_STORE'
+  | 'ERR_LOGINGUARD_TYPE'
+  | 'ERR_LOGINGUARD_CLOCK'
+  | 'ERR_LOGINGUARD_PANIC'
+  | 'ERR_LOGINGUARD_INTERNAL'
+
+/** An error thrown by loginguard. */
+export interface LoginGuardError extends Error {
+  code: ErrorCode
+}
+
+/** One login attempt. Empty values count as absent; at least an account or an ip is needed. */
+export interface Attempt {
+  /** The account name as typed (at most 1024 bytes). */
+  account?: string | null
+  /** The client's address: IPv4/IPv6 text, or 4 or 16 raw bytes. */
+  ip?: string | Uint8Array | null
+  /** The id of a device already trusted for this account (at most 256 bytes). */
+  device?: string | Uint8Array | null
+}
+
+export interface BeginAttempt extends Attempt {
+  /** The application verified a CAPTCHA for this attempt. */
+  challengePassed?: boolean | null
+}
+
+export interface SuccessAttempt extends Attempt {
+  /** This attempt went through `begin`: take its advance back where a success clears nothing. */
+  afterBegin?: boolean | null
+}
+
+export interface GuardOptions {
+  /** Policy TOML text (the same format as a policy file); the defaults when absent. */
+  policy?: string | null
+  /** Read time from a manual clock at 0 ms, moved only by `advanceMs` (for tests). */
+  manualClock?: boolean | null
+}
+
+/** The login-protection engine. Emits `'event'` with a {@link GuardEvent}. */
+export declare class Guard extends EventEmitter {
+  constructor(options?: GuardOptions)
+  /** A guard enforcing the policy file at `path`. */
+  static fromPolicyFile(path: string, options?: { manualClock?: boolean | null }): Guard
+  /** The pre-authentication decision; changes no counter. */
+  check(attempt: Attempt): Decision
+  /** The race-free pre-check: records one failure in advance when the password may be checked. */
+  begin(attempt: BeginAttempt): Decision
+  /** Records a failed login; returns the decision the counters now give. */
+  recordFailure(attempt: Attempt): Decision
+  /** Records a successful login. */
+  recordSuccess(attempt: SuccessAttempt): void
+  /** Clears every counter of the account, `reset_required` included. */
+  resetAccount(account: string): void
+  /** Clears the network's `ip` counter. */
+  resetIp(ip: string | Uint8Array): void
+  /** Every governing dimension's state, for support staff. */
+  inspect(attempt: Attempt): Inspection
+  /** Capacity, occupancy, evictions, refused inserts, memory and decisions by action. */
+  stats(): Stats
+  /** Moves the manual clock forward (only with `manualClock: true`). */
+  advanceMs(ms: number): void
+
+  on(event: 'event', listener: (event: GuardEvent) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+  once(event: 'event', listener: (event: GuardEvent) => void): this
+  once(event: string | symbol, listener: (...args: any[]) => void): this
+  off(event: 'event', listener: (event: GuardEvent) => void): this
+  off(event: string | symbol, listener: (...args: any[]) => void): this
+}
+
+/** Whether the application may go on to check the password, given whether a CAPTCHA was passed. */
+export declare function letsPasswordBeChecked(decision: Decision, challengePassed?: boolean): boolean
