@@ -126,3 +126,25 @@ fn concurrent_begins_let_at_most_lock_after_plus_one_through() {
         assert_eq!(d.failures, if passed { 11 } else { 4 });
     }
 }
+
+#[test]
+fn threads_inserting_one_new_key_at_once_share_one_slot() {
+    // The first failures of a key arrive together: each thread finds it absent
+    // and claims a slot; only one slot may end up holding it.
+    for round in 0..1000 {
+        let guard = frozen_guard();
+        let barrier = Barrier::new(THREADS);
+        let account = format!("new-{round}");
+        std::thread::scope(|s| {
+            for _ in 0..THREADS {
+                s.spawn(|| {
+                    barrier.wait();
+                    guard.record_failure(&Attempt::new().account(&account)).unwrap();
+                });
+            }
+        });
+        let inspection = guard.inspect(&Attempt::new().account(&account)).unwrap();
+        assert_eq!(inspection.dimensions[0].failures, THREADS as u32, "round {round}");
+        assert_eq!(guard.stats().occupancy, 1, "round {round}");
+    }
+}

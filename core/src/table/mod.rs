@@ -233,6 +233,10 @@ impl Table {
         let mut best: Option<(usize, u64, (u32, u32))> = None;
         for (i, slot) in slots.iter().enumerate() {
             let fp = slot.fp.load(Acquire);
+            if fp == key.fp {
+                // Another thread claimed it since `find`: use that slot.
+                return Claim::Retry;
+            }
             if fp == 0 {
                 best = Some((i, 0, (0, 0)));
                 break;
