@@ -121,11 +121,13 @@ impl Counter {
         }
         if let Some(period) = rule.forgive_every {
             if self.count > 0 {
-                let periods = now.saturating_sub(self.anchor) / period;
-                let forgiven = periods.min(u64::from(self.count));
-                self.count -= forgiven as u32;
-                // Exact integer steps: the anchor moves by whole periods, no drift.
-                self.anchor += forgiven * period;
+                let elapsed = now.saturating_sub(self.anchor);
+                if elapsed >= period {
+                    let forgiven = (elapsed / period).min(u64::from(self.count));
+                    self.count -= forgiven as u32;
+                    // Exact integer steps: the anchor moves by whole periods, no drift.
+                    self.anchor += forgiven * period;
+                }
             }
         }
         (self, now)
