@@ -1,6 +1,5 @@
 //! `Guard`: converts keyword arguments into a core `Attempt`, calls the core, wraps the result.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use loginguard::{Attempt, IpInput, ManualClock, Policy};
@@ -11,9 +10,9 @@ use pyo3::types::{PyBytes, PyString};
 use crate::errors::{invalid_utf8, wrong_type, IntoPyResult};
 use crate::types::{Decision, Event, Inspection, Stats};
 
-/// Text borrowed from Python, or bytes; lives as long as the call.
+/// A `str` argument as UTF-8 (Python's own encoding of it, not copied again), or `bytes`.
 enum Value<'py> {
-    Text(Cow<'py, str>),
+    Text(Bound<'py, PyBytes>),
     Bytes(&'py [u8]),
 }
 
@@ -26,16 +25,27 @@ impl Value<'_> {
     }
 }
 
-fn text<'a, 'py>(what: &str, v: &'a Bound<'py, PyAny>) -> PyResult<Cow<'a, str>> {
+fn utf8<'py>(what: &str, s: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyBytes>> {
+    s.encode_utf8().map_err(|_| invalid_utf8(what))
+}
+
+fn as_str<'a>(what: &str, b: &'a Bound<'_, PyBytes>) -> PyResult<&'a str> {
+    std::str::from_utf8(b.as_bytes()).map_err(|_| invalid_utf8(what))
+}
+
+fn text<'py>(what: &str, v: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     match v.cast::<PyString>() {
-        Ok(s) => s.to_cow().map_err(|_| invalid_utf8(what)),
+        Ok(s) => utf8(what, s),
         Err(_) => Err(wrong_type(what, "str", v)),
     }
 }
 
-fn text_or_bytes<'a, 'py>(what: &str, v: &'a Bound<'py, PyAny>) -> PyResult<Value<'a>> {
+fn text_or_bytes<'a, 'py>(what: &str, v: &'a Bound<'py, PyAny>) -> PyResult<Value<'py>>
+where
+    'a: 'py,
+{
     if let Ok(s) = v.cast::<PyString>() {
-        return s.to_cow().map(Value::Text).map_err(|_| invalid_utf8(what));
+        return utf8(what, s).map(Value::Text);
     }
     match v.cast::<PyBytes>() {
         Ok(b) => Ok(Value::Bytes(b.as_bytes())),
@@ -44,17 +54,17 @@ fn text_or_bytes<'a, 'py>(what: &str, v: &'a Bound<'py, PyAny>) -> PyResult<Valu
 }
 
 /// The three keyword arguments of every attempt, converted.
-struct Args<'a> {
-    account: Option<Cow<'a, str>>,
-    ip: Option<Value<'a>>,
-    device: Option<Value<'a>>,
+struct Args<'py> {
+    account: Option<Bound<'py, PyBytes>>,
+    ip: Option<Value<'py>>,
+    device: Option<Value<'py>>,
 }
 
-impl<'a> Args<'a> {
+impl<'py> Args<'py> {
     fn new(
-        account: Option<&'a Bound<'_, PyAny>>,
-        ip: Option<&'a Bound<'_, PyAny>>,
-        device: Option<&'a Bound<'_, PyAny>>,
+        account: Option<&'py Bound<'py, PyAny>>,
+        ip: Option<&'py Bound<'py, PyAny>>,
+        device: Option<&'py Bound<'py, PyAny>>,
     ) -> PyResult<Self> {
         Ok(Args {
             account: account.map(|v| text("account", v)).transpose()?,
@@ -63,15 +73,20 @@ impl<'a> Args<'a> {
         })
     }
 
-    fn attempt(&self) -> Attempt<'_> {
-        Attempt {
-            account: self.account.as_deref(),
-            ip: self.ip.as_ref().map(|ip| match ip {
-                Value::Text(t) => IpInput::Text(t),
-                Value::Bytes(b) => IpInput::Bytes(b),
-            }),
+    fn attempt(&self) -> PyResult<Attempt<'_>> {
+        Ok(Attempt {
+            account: self
+                .account
+                .as_ref()
+                .map(|a| as_str("account", a))
+                .transpose()?,
+            ip: match &self.ip {
+                None => None,
+                Some(Value::Text(t)) => Some(IpInput::Text(as_str("ip", t)?)),
+                Some(Value::Bytes(b)) => Some(IpInput::Bytes(b)),
+            },
             device: self.device.as_ref().map(Value::as_bytes),
-        }
+        })
     }
 }
 
@@ -110,9 +125,9 @@ impl Guard {
                 let toml = p
                     .cast::<PyString>()
                     .map_err(|_| wrong_type("policy", "TOML text (str)", p))?
-                    .to_cow()
+                    .encode_utf8()
                     .map_err(|_| invalid_utf8("policy"))?;
-                Policy::from_toml(&toml).py()?
+                Policy::from_toml(as_str("policy", &toml)?).py()?
             }
         };
         Guard::build(py, policy, manual_clock)
@@ -139,7 +154,7 @@ impl Guard {
         device: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
         let args = Args::new(account, ip, device)?;
-        self.inner.check(&args.attempt()).py().map(Decision)
+        self.inner.check(&args.attempt()?).py().map(Decision)
     }
 
     /// The race-free pre-check: records one failure in advance when the password may be checked.
@@ -153,7 +168,7 @@ impl Guard {
     ) -> PyResult<Decision> {
         let args = Args::new(account, ip, device)?;
         self.inner
-            .begin(&args.attempt(), challenge_passed)
+            .begin(&args.attempt()?, challenge_passed)
             .py()
             .map(Decision)
     }
@@ -168,7 +183,7 @@ impl Guard {
     ) -> PyResult<Decision> {
         let args = Args::new(account, ip, device)?;
         self.inner
-            .record_failure(&args.attempt())
+            .record_failure(&args.attempt()?)
             .py()
             .map(Decision)
     }
@@ -183,20 +198,22 @@ impl Guard {
         after_begin: bool,
     ) -> PyResult<()> {
         let args = Args::new(account, ip, device)?;
-        self.inner.record_success(&args.attempt(), after_begin).py()
+        self.inner
+            .record_success(&args.attempt()?, after_begin)
+            .py()
     }
 
     /// Clears every counter of the account, `reset_required` included (scans the table).
     fn reset_account(&self, py: Python<'_>, account: &Bound<'_, PyAny>) -> PyResult<()> {
         let account = text("account", account)?;
-        let account: &str = &account;
+        let account = as_str("account", &account)?;
         py.detach(|| self.inner.reset_account(account)).py()
     }
 
     /// Clears the network's `ip` counter.
     fn reset_ip(&self, ip: &Bound<'_, PyAny>) -> PyResult<()> {
         match text_or_bytes("ip", ip)? {
-            Value::Text(t) => self.inner.reset_ip(&*t),
+            Value::Text(t) => self.inner.reset_ip(as_str("ip", &t)?),
             Value::Bytes(b) => self.inner.reset_ip(b),
         }
         .py()
@@ -212,7 +229,7 @@ impl Guard {
         device: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Inspection> {
         let args = Args::new(account, ip, device)?;
-        let inspection = self.inner.inspect(&args.attempt()).py()?;
+        let inspection = self.inner.inspect(&args.attempt()?).py()?;
         Inspection::new(py, inspection)
     }
 
