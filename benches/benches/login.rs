@@ -4,9 +4,16 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use loginguard_benches::{guard, hot, loginguard_attempt, loginguard_begin, zipf, Governor, LoginAttempt, ATTEMPTS};
+use loginguard_benches::{
+    guard, hot, loginguard_attempt, loginguard_begin, zipf, Governor, LoginAttempt, ATTEMPTS,
+};
 
-fn run<E>(iters: u64, make: impl Fn() -> E, list: &[LoginAttempt], one: impl Fn(&E, &LoginAttempt) -> bool) -> Duration {
+fn run<E>(
+    iters: u64,
+    make: impl Fn() -> E,
+    list: &[LoginAttempt],
+    one: impl Fn(&E, &LoginAttempt) -> bool,
+) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let engine = make(); // a fresh engine per run, built outside the timing
@@ -29,7 +36,9 @@ fn single_thread(c: &mut Criterion) {
         g.bench_function("loginguard check+record_failure", |b| {
             b.iter_custom(|n| run(n, guard, &list, loginguard_attempt))
         });
-        g.bench_function("loginguard begin", |b| b.iter_custom(|n| run(n, guard, &list, loginguard_begin)));
+        g.bench_function("loginguard begin", |b| {
+            b.iter_custom(|n| run(n, guard, &list, loginguard_begin))
+        });
         g.bench_function("governor 3 keyed limiters", |b| {
             b.iter_custom(|n| run(n, Governor::default, &list, Governor::attempt))
         });
@@ -43,40 +52,50 @@ fn two_threads(c: &mut Criterion) {
     g.sample_size(10);
     for threads in [1usize, 2] {
         g.throughput(Throughput::Elements((ATTEMPTS * threads) as u64));
-        g.bench_with_input(BenchmarkId::new("loginguard", threads), &threads, |b, &threads| {
-            b.iter_custom(|n| {
-                let mut total = Duration::ZERO;
-                for _ in 0..n {
-                    let guard = guard();
-                    let start = Instant::now();
-                    std::thread::scope(|s| {
-                        for list in &lists[..threads] {
-                            let guard = &guard;
-                            s.spawn(move || list.iter().filter(|a| loginguard_attempt(guard, a)).count());
-                        }
-                    });
-                    total += start.elapsed();
-                }
-                total
-            })
-        });
-        g.bench_with_input(BenchmarkId::new("governor", threads), &threads, |b, &threads| {
-            b.iter_custom(|n| {
-                let mut total = Duration::ZERO;
-                for _ in 0..n {
-                    let gov = Governor::default();
-                    let start = Instant::now();
-                    std::thread::scope(|s| {
-                        for list in &lists[..threads] {
-                            let gov = &gov;
-                            s.spawn(move || list.iter().filter(|a| gov.attempt(a)).count());
-                        }
-                    });
-                    total += start.elapsed();
-                }
-                total
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("loginguard", threads),
+            &threads,
+            |b, &threads| {
+                b.iter_custom(|n| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..n {
+                        let guard = guard();
+                        let start = Instant::now();
+                        std::thread::scope(|s| {
+                            for list in &lists[..threads] {
+                                let guard = &guard;
+                                s.spawn(move || {
+                                    list.iter().filter(|a| loginguard_attempt(guard, a)).count()
+                                });
+                            }
+                        });
+                        total += start.elapsed();
+                    }
+                    total
+                })
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("governor", threads),
+            &threads,
+            |b, &threads| {
+                b.iter_custom(|n| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..n {
+                        let gov = Governor::default();
+                        let start = Instant::now();
+                        std::thread::scope(|s| {
+                            for list in &lists[..threads] {
+                                let gov = &gov;
+                                s.spawn(move || list.iter().filter(|a| gov.attempt(a)).count());
+                            }
+                        });
+                        total += start.elapsed();
+                    }
+                    total
+                })
+            },
+        );
     }
     g.finish();
 }

@@ -5,8 +5,16 @@ use loginguard_benches::{guard, hot, loginguard_attempt, loginguard_begin, zipf}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let list = if args.get(1).map(String::as_str) == Some("hot") { hot("") } else { zipf("") };
-    let one = if args.get(2).map(String::as_str) == Some("begin") { loginguard_begin } else { loginguard_attempt };
+    let list = if args.get(1).map(String::as_str) == Some("hot") {
+        hot("")
+    } else {
+        zipf("")
+    };
+    let one = if args.get(2).map(String::as_str) == Some("begin") {
+        loginguard_begin
+    } else {
+        loginguard_attempt
+    };
     let passes: usize = args.get(3).and_then(|p| p.parse().ok()).unwrap_or(5);
     let g = guard();
     let start = std::time::Instant::now();

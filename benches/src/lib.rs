@@ -105,7 +105,10 @@ pub fn loginguard_attempt(guard: &Guard, a: &LoginAttempt) -> bool {
 #[inline]
 pub fn loginguard_begin(guard: &Guard, a: &LoginAttempt) -> bool {
     let attempt = Attempt::new().account(&a.account).ip(&a.ip);
-    guard.begin(&attempt, false).expect("valid attempt").lets_password_be_checked(false)
+    guard
+        .begin(&attempt, false)
+        .expect("valid attempt")
+        .lets_password_be_checked(false)
 }
 
 /// governor doing the same work: three keyed limiters (account, account + IP,

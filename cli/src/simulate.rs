@@ -26,7 +26,9 @@ impl Options {
             let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
             match a.as_str() {
                 "--policy" => o.policy = Some(value()?.clone()),
-                "--minutes" => o.minutes = value()?.parse().map_err(|_| "--minutes takes a number")?,
+                "--minutes" => {
+                    o.minutes = value()?.parse().map_err(|_| "--minutes takes a number")?
+                }
                 "--users" => o.users = value()?.parse().map_err(|_| "--users takes a number")?,
                 other => return Err(format!("unknown option {other}")),
             }
@@ -117,13 +119,20 @@ pub fn run(o: Options) -> Result<(), String> {
     let mut actors = vec![
         Actor::new("real users", Kind::Users, user_gap, true),
         Actor::new("brute force on one account", Kind::BruteForce, 2_000, true),
-        Actor::new("credential stuffing, one network", Kind::Stuffing, 1_000, true),
+        Actor::new(
+            "credential stuffing, one network",
+            Kind::Stuffing,
+            1_000,
+            true,
+        ),
         Actor::new("botnet spraying alice", Kind::Botnet, 3_000, true),
         Actor::new("alice, trusted device", Kind::TrustedDevice, 600_000, true),
         Actor::new("alice, new browser", Kind::NewBrowser, 900_000, true),
     ];
     let end = o.minutes * 60_000;
-    let mut queue: BinaryHeap<Reverse<(u64, usize)>> = (0..actors.len()).map(|i| Reverse((actors[i].every_ms / 2, i))).collect();
+    let mut queue: BinaryHeap<Reverse<(u64, usize)>> = (0..actors.len())
+        .map(|i| Reverse((actors[i].every_ms / 2, i)))
+        .collect();
     let mut engine_time = Duration::ZERO;
     let mut decisions = 0u64;
     let mut rng = loginguard_rng(7);
@@ -137,11 +146,31 @@ pub fn run(o: Options) -> Result<(), String> {
         actor.seq += 1;
         let n = actor.seq;
         let (account, ip, device) = match actor.kind {
-            Kind::Users => (format!("user{}@example.com", n % o.users as u64), format!("100.64.{}.{}", (n / 250) % 250, n % 250), None),
-            Kind::BruteForce => ("ceo@example.com".to_string(), "198.51.100.66".to_string(), None),
-            Kind::Stuffing => (format!("leaked{n}@example.com"), "198.51.100.23".to_string(), None),
-            Kind::Botnet => (VICTIM.to_string(), format!("45.{}.{}.{}", n / 65536 % 256, n / 256 % 256, n % 256), None),
-            Kind::TrustedDevice => (VICTIM.to_string(), VICTIM_HOME.to_string(), Some("alice-laptop-cookie")),
+            Kind::Users => (
+                format!("user{}@example.com", n % o.users as u64),
+                format!("100.64.{}.{}", (n / 250) % 250, n % 250),
+                None,
+            ),
+            Kind::BruteForce => (
+                "ceo@example.com".to_string(),
+                "198.51.100.66".to_string(),
+                None,
+            ),
+            Kind::Stuffing => (
+                format!("leaked{n}@example.com"),
+                "198.51.100.23".to_string(),
+                None,
+            ),
+            Kind::Botnet => (
+                VICTIM.to_string(),
+                format!("45.{}.{}.{}", n / 65536 % 256, n / 256 % 256, n % 256),
+                None,
+            ),
+            Kind::TrustedDevice => (
+                VICTIM.to_string(),
+                VICTIM_HOME.to_string(),
+                Some("alice-laptop-cookie"),
+            ),
             Kind::NewBrowser => (VICTIM.to_string(), VICTIM_HOME.to_string(), None),
         };
         // Real users mistype now and then: 1 in 5 once, 1 in 20 twice.
@@ -173,7 +202,9 @@ pub fn run(o: Options) -> Result<(), String> {
             }
             let start = Instant::now();
             if tries >= typos {
-                guard.record_success(&attempt, false).map_err(|e| e.to_string())?;
+                guard
+                    .record_success(&attempt, false)
+                    .map_err(|e| e.to_string())?;
                 engine_time += start.elapsed();
                 actor.tally.note(&before);
                 actor.tally.logged_in += 1;
@@ -191,7 +222,14 @@ pub fn run(o: Options) -> Result<(), String> {
         queue.push(Reverse((t + actor.every_ms, i)));
     }
 
-    print_report(&o, &guard, &actors, decisions, engine_time, locks.load(std::sync::atomic::Ordering::Relaxed));
+    print_report(
+        &o,
+        &guard,
+        &actors,
+        decisions,
+        engine_time,
+        locks.load(std::sync::atomic::Ordering::Relaxed),
+    );
     Ok(())
 }
 
@@ -220,7 +258,14 @@ fn loginguard_rng(seed: u64) -> impl FnMut() -> u64 {
     }
 }
 
-fn print_report(o: &Options, guard: &Guard, actors: &[Actor], decisions: u64, engine: Duration, locks: u64) {
+fn print_report(
+    o: &Options,
+    guard: &Guard,
+    actors: &[Actor],
+    decisions: u64,
+    engine: Duration,
+    locks: u64,
+) {
     println!(
         "loginguard simulate: {} simulated minutes, policy {}\n",
         o.minutes,

@@ -131,7 +131,9 @@ pub(crate) fn network_bytes(addr: IpAddr, v4_prefix: u8, v6_prefix: u8) -> ([u8;
         }
         IpAddr::V6(a) => {
             let bits = u128::from(a);
-            let mask = u128::MAX.checked_shl(128 - u32::from(v6_prefix)).unwrap_or(0);
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(v6_prefix))
+                .unwrap_or(0);
             out[0] = 6;
             out[1] = v6_prefix;
             out[2..18].copy_from_slice(&(bits & mask).to_be_bytes());
@@ -163,6 +165,9 @@ mod tests {
         let d = network_bytes("10.1.2.3".parse().unwrap(), 24, 64);
         let e = network_bytes("10.1.2.200".parse().unwrap(), 24, 64);
         assert_eq!(d, e);
-        assert_eq!(network_bytes("10.1.2.3".parse().unwrap(), 0, 64).0[2..6], [0; 4]);
+        assert_eq!(
+            network_bytes("10.1.2.3".parse().unwrap(), 0, 64).0[2..6],
+            [0; 4]
+        );
     }
 }

@@ -111,7 +111,11 @@ impl Counter {
     /// forgiven one failure per full `forgive_every`. Returns it with the
     /// effective time (a clock behind the last failure counts as no time passed).
     pub(crate) fn at(mut self, now: u64, rule: &RuleMs) -> (Counter, u64) {
-        let now = if self.lock_end { now } else { now.max(self.quiet_since) };
+        let now = if self.lock_end {
+            now
+        } else {
+            now.max(self.quiet_since)
+        };
         let active = self.count > 0 || self.locks > 0 || self.lock_end;
         if active && now.saturating_sub(self.quiet_since) >= rule.forget_after {
             self.count = 0;
@@ -203,11 +207,19 @@ impl Counter {
     /// locks and any running lock, and the consecutive count unless the key is
     /// already `reset_required`.
     pub(crate) fn cleared_by_success(self, now: u64) -> Counter {
-        let quiet_since = if self.lock_end { now } else { now.max(self.quiet_since) };
+        let quiet_since = if self.lock_end {
+            now
+        } else {
+            now.max(self.quiet_since)
+        };
         Counter {
             quiet_since,
             anchor: quiet_since,
-            consecutive: if self.reset_required { self.consecutive } else { 0 },
+            consecutive: if self.reset_required {
+                self.consecutive
+            } else {
+                0
+            },
             reset_required: self.reset_required,
             ..Counter::default()
         }
@@ -229,7 +241,11 @@ impl Counter {
     pub(crate) fn eviction_rank(self, now: u64, rule: &RuleMs) -> Option<(u32, u32)> {
         let (c, now) = self.at(now, rule);
         let above = |t: Option<u32>| t.is_some_and(|n| c.count > n);
-        if c.reset_required || c.locked(now) || above(rule.challenge_after) || above(rule.lock_after) {
+        if c.reset_required
+            || c.locked(now)
+            || above(rule.challenge_after)
+            || above(rule.lock_after)
+        {
             return None;
         }
         if c.count == 0 && c.consecutive == 0 {

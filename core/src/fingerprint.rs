@@ -149,8 +149,14 @@ mod tests {
     #[test]
     fn streaming_equals_one_shot() {
         let k = KeyHasher::new([3; SECRET_BYTES]);
-        assert_eq!(k.account("ALICE", AccountNormalize::Fold), Some(k.hash(b"alice")));
-        assert_eq!(k.account("Ünï", AccountNormalize::Fold), Some(k.hash("ünï".as_bytes())));
+        assert_eq!(
+            k.account("ALICE", AccountNormalize::Fold),
+            Some(k.hash(b"alice"))
+        );
+        assert_eq!(
+            k.account("Ünï", AccountNormalize::Fold),
+            Some(k.hash("ünï".as_bytes()))
+        );
     }
 
     #[test]

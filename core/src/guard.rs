@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::attempt::{network_bytes, parse_ip, Attempt, IpInput, MAX_ACCOUNT_BYTES, MAX_DEVICE_BYTES};
+use crate::attempt::{
+    network_bytes, parse_ip, Attempt, IpInput, MAX_ACCOUNT_BYTES, MAX_DEVICE_BYTES,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::counter::{Counter, Crossings, RuleMs, Verdict};
 use crate::decision::{Action, Decision, Dimension};
@@ -62,6 +64,11 @@ impl std::fmt::Debug for Guard {
     }
 }
 
+const _: () = {
+    const fn shared_by_threads<T: Send + Sync>() {}
+    shared_by_threads::<Guard>();
+};
+
 /// An attempt turned into keys.
 struct Keys<'a> {
     slots: [Option<SlotKey>; 4],
@@ -72,7 +79,10 @@ struct Keys<'a> {
 
 impl Keys<'_> {
     fn governing(&self) -> impl Iterator<Item = (usize, &SlotKey)> {
-        self.slots.iter().enumerate().filter_map(|(i, k)| Some((i, k.as_ref()?)))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| Some((i, k.as_ref()?)))
     }
 }
 
@@ -515,7 +525,8 @@ impl Guard {
 
     fn ip_key(&self, addr: IpAddr) -> SlotKey {
         let (net, len) = network_bytes(addr, self.policy.ipv4_prefix, self.policy.ipv6_prefix);
-        self.table.key(self.hasher.network(&net[..len]), Dimension::Ip, 0)
+        self.table
+            .key(self.hasher.network(&net[..len]), Dimension::Ip, 0)
     }
 
     fn keys<'a>(&self, attempt: &Attempt<'a>) -> Result<Keys<'a>> {
@@ -569,17 +580,21 @@ impl Guard {
             if let Some(d) = device {
                 if enabled(Dimension::Device) {
                     let fp = self.hasher.derived(account, b'd', d);
-                    keys.slots[Dimension::Device as usize] = Some(self.table.key(fp, Dimension::Device, owner));
+                    keys.slots[Dimension::Device as usize] =
+                        Some(self.table.key(fp, Dimension::Device, owner));
                 }
                 return Ok(keys);
             }
             if enabled(Dimension::Account) {
-                keys.slots[Dimension::Account as usize] = Some(self.table.key(owner, Dimension::Account, owner));
+                keys.slots[Dimension::Account as usize] =
+                    Some(self.table.key(owner, Dimension::Account, owner));
             }
             if let (Some(addr), true) = (ip, enabled(Dimension::AccountIp)) {
-                let (net, len) = network_bytes(addr, self.policy.ipv4_prefix, self.policy.ipv6_prefix);
+                let (net, len) =
+                    network_bytes(addr, self.policy.ipv4_prefix, self.policy.ipv6_prefix);
                 let fp = self.hasher.derived(account, b'i', &net[..len]);
-                keys.slots[Dimension::AccountIp as usize] = Some(self.table.key(fp, Dimension::AccountIp, owner));
+                keys.slots[Dimension::AccountIp as usize] =
+                    Some(self.table.key(fp, Dimension::AccountIp, owner));
             }
         }
         if let Some(addr) = ip {

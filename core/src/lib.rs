@@ -36,7 +36,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, Listener};
 pub use guard::{DimensionState, Guard, Inspection};
 pub use policy::{
-    AccountNormalize, Policy, Rule, StoreConfig, StoreKind, DEFAULT_CAPACITY, MAX_CAPACITY,
-    MAX_FORGET, MAX_LOCK, MAX_THRESHOLD,
+    AccountNormalize, Policy, PolicyBuilder, Rule, StoreConfig, StoreKind, DEFAULT_CAPACITY,
+    MAX_CAPACITY, MAX_FORGET, MAX_LOCK, MAX_THRESHOLD,
 };
 pub use stats::Stats;

@@ -311,9 +311,9 @@ impl Policy {
 
     /// Reads a policy file's text. Anything the text leaves out keeps its default.
     pub fn from_toml(text: &str) -> Result<Policy> {
-        let table: Table = text.parse().map_err(|e: toml::de::Error| {
-            Error::policy("(file)", e.message().to_string())
-        })?;
+        let table: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::policy("(file)", e.message().to_string()))?;
         let mut policy = Policy::default();
         for (key, value) in &table {
             match key.as_str() {
@@ -347,10 +347,81 @@ impl Policy {
     /// Reads a policy file.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Policy> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::policy("(file)", format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::policy("(file)", format!("cannot read {}: {e}", path.display())))?;
         Policy::from_toml(&text)
+    }
+}
+
+/// Builds a [`Policy`] in code; [`PolicyBuilder::build`] validates it as the
+/// TOML parser would.
+///
+/// ```
+/// use loginguard::{AccountNormalize, Dimension, Policy};
+/// let policy = Policy::builder()
+///     .account_normalize(AccountNormalize::Exact)
+///     .deny_cidr("198.51.100.0/24".parse().unwrap())
+///     .rule(Dimension::Account, |r| r.challenge_after = Some(5))
+///     .rule(Dimension::Ip, |r| r.lock_after = None)
+///     .capacity(100_000)
+///     .build()
+///     .unwrap();
+/// assert_eq!(policy.account.challenge_after, Some(5));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct PolicyBuilder {
+    policy: Policy,
+}
+
+impl Policy {
+    /// A builder starting from the default policy.
+    pub fn builder() -> PolicyBuilder {
+        PolicyBuilder::default()
+    }
+}
+
+impl PolicyBuilder {
+    /// How account names are keyed.
+    pub fn account_normalize(mut self, mode: AccountNormalize) -> Self {
+        self.policy.account_normalize = mode;
+        self
+    }
+
+    /// IPv4 and IPv6 prefix lengths that form a network.
+    pub fn prefixes(mut self, ipv4: u8, ipv6: u8) -> Self {
+        self.policy.ipv4_prefix = ipv4;
+        self.policy.ipv6_prefix = ipv6;
+        self
+    }
+
+    /// Adds a network the `ip` dimension ignores.
+    pub fn allow_cidr(mut self, net: IpNet) -> Self {
+        self.policy.allow_cidrs.push(net.trunc());
+        self
+    }
+
+    /// Adds a network that is always denied.
+    pub fn deny_cidr(mut self, net: IpNet) -> Self {
+        self.policy.deny_cidrs.push(net.trunc());
+        self
+    }
+
+    /// Changes one dimension's rule.
+    pub fn rule(mut self, dimension: Dimension, change: impl FnOnce(&mut Rule)) -> Self {
+        change(self.policy.rule_mut(dimension));
+        self
+    }
+
+    /// How many keys the table tracks.
+    pub fn capacity(mut self, keys: usize) -> Self {
+        self.policy.store.capacity = keys;
+        self
+    }
+
+    /// The validated policy.
+    pub fn build(self) -> Result<Policy> {
+        self.policy.validate()?;
+        Ok(self.policy)
     }
 }
 
@@ -371,7 +442,10 @@ fn parse_rule(dim: &str, table: &Table, rule: &mut Rule) -> Result<()> {
                     _ => return Err(type_error(&field, "a number", value)),
                 };
                 if !(rule.lock_growth.is_finite() && rule.lock_growth >= 1.0) {
-                    return Err(Error::policy(field, "must be a finite number of at least 1"));
+                    return Err(Error::policy(
+                        field,
+                        "must be a finite number of at least 1",
+                    ));
                 }
             }
             "lock_max" => rule.lock_max = as_duration(&field, value)?,
@@ -427,19 +501,28 @@ fn parse_store(table: &Table) -> Result<StoreConfig> {
 }
 
 fn type_error(field: &str, expected: &str, value: &Value) -> Error {
-    Error::policy(field, format!("expected {expected}, got {}", value.type_str()))
+    Error::policy(
+        field,
+        format!("expected {expected}, got {}", value.type_str()),
+    )
 }
 
 fn as_table<'v>(field: &str, value: &'v Value) -> Result<&'v Table> {
-    value.as_table().ok_or_else(|| type_error(field, "a table", value))
+    value
+        .as_table()
+        .ok_or_else(|| type_error(field, "a table", value))
 }
 
 fn as_str<'v>(field: &str, value: &'v Value) -> Result<&'v str> {
-    value.as_str().ok_or_else(|| type_error(field, "a string", value))
+    value
+        .as_str()
+        .ok_or_else(|| type_error(field, "a string", value))
 }
 
 fn as_bool(field: &str, value: &Value) -> Result<bool> {
-    value.as_bool().ok_or_else(|| type_error(field, "true or false", value))
+    value
+        .as_bool()
+        .ok_or_else(|| type_error(field, "true or false", value))
 }
 
 fn as_int(field: &str, value: &Value, max: i64) -> Result<u64> {
@@ -501,7 +584,11 @@ pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String
         "h" => 3_600_000,
         "d" => 86_400_000,
         "" => return Err(format!("{text:?} has no unit (use ms, s, m, h or d)")),
-        _ => return Err(format!("{text:?}: expected a whole number and a unit: ms, s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "{text:?}: expected a whole number and a unit: ms, s, m, h or d"
+            ))
+        }
     };
     if number.is_empty() {
         return Err(format!("{text:?}: expected a whole number before the unit"));
@@ -520,7 +607,12 @@ pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String
 
 fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }
@@ -541,7 +633,9 @@ fn as_cidrs(field: &str, value: &Value) -> Result<Vec<IpNet>> {
             s.parse::<IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
                 .map(|n| n.trunc())
-                .map_err(|_| Error::policy(f, format!("{s:?} is not a CIDR such as \"203.0.113.0/24\"")))
+                .map_err(|_| {
+                    Error::policy(f, format!("{s:?} is not a CIDR such as \"203.0.113.0/24\""))
+                })
         })
         .collect()
 }

@@ -51,7 +51,10 @@ fn construction_stays_within_32_bytes_per_key() {
         policy.store.capacity = capacity;
         let (guard, _, bytes) = counted(|| Guard::new(policy.clone()).unwrap());
         let bound = 32 * capacity as u64 + 8192;
-        assert!(bytes <= bound, "capacity {capacity}: {bytes} bytes > {bound}");
+        assert!(
+            bytes <= bound,
+            "capacity {capacity}: {bytes} bytes > {bound}"
+        );
         let stats = guard.stats();
         assert!(stats.memory_bytes as u64 <= bound);
         assert!(stats.capacity >= capacity);
@@ -73,7 +76,13 @@ fn hot_path_allocates_nothing() {
         })
         .collect();
     let ips: Vec<String> = (0..500)
-        .map(|i| if i % 2 == 0 { format!("10.0.{}.{}", i / 256, i % 256) } else { format!("2001:db8:{i:x}::1") })
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("10.0.{}.{}", i / 256, i % 256)
+            } else {
+                format!("2001:db8:{i:x}::1")
+            }
+        })
         .collect();
     let raw = [192u8, 0, 2, 1];
     let ((), allocs, _) = counted(|| {
@@ -84,13 +93,20 @@ fn hot_path_allocates_nothing() {
                 guard.begin(&a, round == 1).unwrap();
                 guard.record_failure(&a).unwrap();
                 guard.record_success(&a, true).unwrap();
-                guard.record_failure(&Attempt::new().account(name).ip_bytes(&raw)).unwrap();
-                guard.check(&Attempt::new().account(name).device("phone")).unwrap();
+                guard
+                    .record_failure(&Attempt::new().account(name).ip_bytes(&raw))
+                    .unwrap();
+                guard
+                    .check(&Attempt::new().account(name).device("phone"))
+                    .unwrap();
                 guard.record_failure(&Attempt::new().ip(ip)).unwrap();
                 clock.advance_ms(977);
             }
         }
     });
     assert_eq!(allocs, 0, "the hot path allocated {allocs} times");
-    assert!(guard.stats().evictions > 0, "the test must exercise eviction");
+    assert!(
+        guard.stats().evictions > 0,
+        "the test must exercise eviction"
+    );
 }

@@ -28,12 +28,20 @@ fn failures_on_one_key_are_counted_exactly() {
                 s.spawn(|| {
                     barrier.wait();
                     (0..per_thread)
-                        .map(|_| guard.record_failure(&Attempt::new().account("alice")).unwrap().failures)
+                        .map(|_| {
+                            guard
+                                .record_failure(&Attempt::new().account("alice"))
+                                .unwrap()
+                                .failures
+                        })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     seen.sort_unstable();
     let expected: Vec<u32> = (1..=(THREADS * per_thread) as u32).collect();
@@ -42,8 +50,16 @@ fn failures_on_one_key_are_counted_exactly() {
     let count = |k| events.iter().filter(|e| e.0 == k).count();
     assert_eq!(count(EventKind::Challenge), 1, "{events:?}");
     assert_eq!(count(EventKind::ResetRequired), 1, "{events:?}");
-    assert!(events.contains(&(EventKind::Challenge, Some(loginguard::Dimension::Account), 4)));
-    assert!(events.contains(&(EventKind::ResetRequired, Some(loginguard::Dimension::Account), 101)));
+    assert!(events.contains(&(
+        EventKind::Challenge,
+        Some(loginguard::Dimension::Account),
+        4
+    )));
+    assert!(events.contains(&(
+        EventKind::ResetRequired,
+        Some(loginguard::Dimension::Account),
+        101
+    )));
 }
 
 #[test]
@@ -62,7 +78,9 @@ fn one_lock_starts_however_many_threads_fail() {
             s.spawn(|| {
                 barrier.wait();
                 for _ in 0..50 {
-                    guard.record_failure(&Attempt::new().account("bob").ip("203.0.113.7")).unwrap();
+                    guard
+                        .record_failure(&Attempt::new().account("bob").ip("203.0.113.7"))
+                        .unwrap();
                 }
             });
         }
@@ -70,10 +88,23 @@ fn one_lock_starts_however_many_threads_fail() {
     // account_ip locks once (lock_after 10); the ip counter (lock_after 50)
     // reaches 400 failures and locks once too.
     assert_eq!(locks.load(SeqCst), 2);
-    let inspection = guard.inspect(&Attempt::new().account("bob").ip("203.0.113.7")).unwrap();
-    let states: Vec<_> = inspection.dimensions.iter().map(|d| (d.action, d.failures)).collect();
+    let inspection = guard
+        .inspect(&Attempt::new().account("bob").ip("203.0.113.7"))
+        .unwrap();
+    let states: Vec<_> = inspection
+        .dimensions
+        .iter()
+        .map(|d| (d.action, d.failures))
+        .collect();
     // account: 400 consecutive failures, past reset_after = 100
-    assert_eq!(states, [(Action::ResetRequired, 400), (Action::Deny, 400), (Action::Deny, 400)]);
+    assert_eq!(
+        states,
+        [
+            (Action::ResetRequired, 400),
+            (Action::Deny, 400),
+            (Action::Deny, 400)
+        ]
+    );
 }
 
 #[test]
@@ -88,7 +119,9 @@ fn failures_on_many_keys_are_counted_exactly() {
                 barrier.wait();
                 for round in 0..5 {
                     for k in keys.iter().cycle().skip(t * 61 + round).take(keys.len()) {
-                        guard.record_failure(&Attempt::new().account(k).ip("192.0.2.1")).unwrap();
+                        guard
+                            .record_failure(&Attempt::new().account(k).ip("192.0.2.1"))
+                            .unwrap();
                     }
                 }
             });
@@ -96,7 +129,11 @@ fn failures_on_many_keys_are_counted_exactly() {
     });
     for k in &keys {
         let inspection = guard.inspect(&Attempt::new().account(k)).unwrap();
-        assert_eq!(inspection.dimensions[0].failures, (THREADS * 5) as u32, "{k}");
+        assert_eq!(
+            inspection.dimensions[0].failures,
+            (THREADS * 5) as u32,
+            "{k}"
+        );
     }
 }
 
@@ -112,7 +149,11 @@ fn concurrent_begins_let_at_most_lock_after_plus_one_through() {
                     barrier.wait();
                     for _ in 0..25 {
                         let a = Attempt::new().account("carol").ip("203.0.113.9");
-                        if guard.begin(&a, passed).unwrap().lets_password_be_checked(passed) {
+                        if guard
+                            .begin(&a, passed)
+                            .unwrap()
+                            .lets_password_be_checked(passed)
+                        {
                             through.fetch_add(1, SeqCst);
                         }
                     }
@@ -122,7 +163,9 @@ fn concurrent_begins_let_at_most_lock_after_plus_one_through() {
         // With a passed CAPTCHA, account_ip stops them at lock_after + 1 = 11;
         // without one, account's challenge stops them at challenge_after + 1 = 4.
         assert_eq!(through.load(SeqCst), if passed { 11 } else { 4 });
-        let d = guard.check(&Attempt::new().account("carol").ip("203.0.113.9")).unwrap();
+        let d = guard
+            .check(&Attempt::new().account("carol").ip("203.0.113.9"))
+            .unwrap();
         assert_eq!(d.failures, if passed { 11 } else { 4 });
     }
 }
@@ -139,12 +182,17 @@ fn threads_inserting_one_new_key_at_once_share_one_slot() {
             for _ in 0..THREADS {
                 s.spawn(|| {
                     barrier.wait();
-                    guard.record_failure(&Attempt::new().account(&account)).unwrap();
+                    guard
+                        .record_failure(&Attempt::new().account(&account))
+                        .unwrap();
                 });
             }
         });
         let inspection = guard.inspect(&Attempt::new().account(&account)).unwrap();
-        assert_eq!(inspection.dimensions[0].failures, THREADS as u32, "round {round}");
+        assert_eq!(
+            inspection.dimensions[0].failures, THREADS as u32,
+            "round {round}"
+        );
         assert_eq!(guard.stats().occupancy, 1, "round {round}");
     }
 }

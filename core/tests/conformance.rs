@@ -182,5 +182,11 @@ fn every_conformance_case_passes() {
     paths.sort();
     assert!(paths.len() >= 38, "conformance cases missing");
     let failures: Vec<String> = paths.iter().filter_map(|p| run_case(p).err()).collect();
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), paths.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        paths.len(),
+        failures.join("\n")
+    );
 }

@@ -11,12 +11,27 @@ fn bad_attempts_have_stable_kinds_and_record_nothing() {
         (Attempt::new(), ErrorKind::InvalidAttempt),
         (Attempt::new().account("").ip(""), ErrorKind::InvalidAttempt),
         (Attempt::new().account(" \t "), ErrorKind::InvalidAttempt),
-        (Attempt::new().ip("10.0.0.1").device("d"), ErrorKind::InvalidAttempt),
+        (
+            Attempt::new().ip("10.0.0.1").device("d"),
+            ErrorKind::InvalidAttempt,
+        ),
         (Attempt::new().account(&long), ErrorKind::InvalidAttempt),
-        (Attempt::new().account("a").device(&long_device[..]), ErrorKind::InvalidAttempt),
-        (Attempt::new().account("a").ip("300.1.1.1"), ErrorKind::InvalidIp),
-        (Attempt::new().account("a").ip("fe80::1%eth0"), ErrorKind::InvalidIp),
-        (Attempt::new().account("a").ip_bytes(&[1, 2, 3, 4, 5]), ErrorKind::InvalidIp),
+        (
+            Attempt::new().account("a").device(&long_device[..]),
+            ErrorKind::InvalidAttempt,
+        ),
+        (
+            Attempt::new().account("a").ip("300.1.1.1"),
+            ErrorKind::InvalidIp,
+        ),
+        (
+            Attempt::new().account("a").ip("fe80::1%eth0"),
+            ErrorKind::InvalidIp,
+        ),
+        (
+            Attempt::new().account("a").ip_bytes(&[1, 2, 3, 4, 5]),
+            ErrorKind::InvalidIp,
+        ),
     ];
     for (a, kind) in &cases {
         for result in [g.check(a), g.record_failure(a), g.begin(a, true)] {
@@ -26,7 +41,10 @@ fn bad_attempts_have_stable_kinds_and_record_nothing() {
         assert_eq!(g.inspect(a).unwrap_err().kind(), *kind);
     }
     assert_eq!(g.stats().occupancy, 0);
-    assert_eq!(g.reset_account("").unwrap_err().kind(), ErrorKind::InvalidAttempt);
+    assert_eq!(
+        g.reset_account("").unwrap_err().kind(),
+        ErrorKind::InvalidAttempt
+    );
     assert_eq!(g.reset_ip("nope").unwrap_err().kind(), ErrorKind::InvalidIp);
 }
 
@@ -34,7 +52,10 @@ fn bad_attempts_have_stable_kinds_and_record_nothing() {
 fn policy_errors_name_the_field() {
     let cases = [
         ("bogus = 1", "bogus"),
-        ("[account]\nchallenge_afterr = 3", "account.challenge_afterr"),
+        (
+            "[account]\nchallenge_afterr = 3",
+            "account.challenge_afterr",
+        ),
         ("[account]\nlock_for = \"5\"", "account.lock_for"),
         ("[account]\nlock_for = 5", "account.lock_for"),
         ("[account]\nlock_for = \"0s\"", "account.lock_for"),
@@ -42,7 +63,10 @@ fn policy_errors_name_the_field() {
         ("[ip]\nchallenge_after = -1", "ip.challenge_after"),
         ("[ip]\nchallenge_after = true", "ip.challenge_after"),
         ("[ip]\nlock_growth = 0.5", "ip.lock_growth"),
-        ("[device]\nlock_for = \"2h\"\nlock_max = \"1h\"", "device.lock_max"),
+        (
+            "[device]\nlock_for = \"2h\"\nlock_max = \"1h\"",
+            "device.lock_max",
+        ),
         ("[account_ip]\nlock_max = \"13d\"", "account_ip.lock_max"),
         ("[account]\nreset_after = 20000", "account.reset_after"),
         ("[store]\ncapacity = 0", "store.capacity"),
@@ -94,5 +118,8 @@ fn valid_policies_parse() {
     assert_eq!(p.ip.forgive_every, None);
     assert!(!p.device.enabled);
     assert_eq!(p.store.capacity, 100);
-    assert_eq!(p.account.forget_after, std::time::Duration::from_millis(500));
+    assert_eq!(
+        p.account.forget_after,
+        std::time::Duration::from_millis(500)
+    );
 }

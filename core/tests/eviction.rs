@@ -26,7 +26,8 @@ fn protected_keys_survive_a_spray_of_100x_capacity() {
         }
     }
     for i in 0..100 * capacity {
-        g.record_failure(&Attempt::new().account(&format!("spray{i}"))).unwrap();
+        g.record_failure(&Attempt::new().account(&format!("spray{i}")))
+            .unwrap();
         if i % 1000 == 0 {
             clock.advance_ms(1);
         }
@@ -37,9 +38,17 @@ fn protected_keys_survive_a_spray_of_100x_capacity() {
         let ip = format!("203.0.113.{i}");
         let d = g.check(&Attempt::new().account(v).ip(&ip)).unwrap();
         if i % 2 == 0 {
-            assert_eq!((d.action, d.reason, d.failures), (Action::Challenge, Some(Reason::Account), 4), "{v}");
+            assert_eq!(
+                (d.action, d.reason, d.failures),
+                (Action::Challenge, Some(Reason::Account), 4),
+                "{v}"
+            );
         } else {
-            assert_eq!((d.action, d.reason, d.failures), (Action::Deny, Some(Reason::AccountIp), 11), "{v}");
+            assert_eq!(
+                (d.action, d.reason, d.failures),
+                (Action::Deny, Some(Reason::AccountIp), 11),
+                "{v}"
+            );
         }
     }
     let fresh = Attempt::new().account("fresh-after-spray");
@@ -63,12 +72,20 @@ fn a_full_bucket_of_protected_keys_refuses_and_challenges() {
     assert_eq!(g.stats().occupancy, 8);
     let newcomer = Attempt::new().account("newcomer");
     let d = g.record_failure(&newcomer).unwrap();
-    assert_eq!((d.action, d.reason, d.failures), (Action::Challenge, Some(Reason::Account), 0));
+    assert_eq!(
+        (d.action, d.reason, d.failures),
+        (Action::Challenge, Some(Reason::Account), 0)
+    );
     assert_eq!(g.stats().refused_inserts, 1);
     // check neither inserts nor refuses: an untracked key is simply allowed
     assert_eq!(g.check(&newcomer).unwrap().action, Action::Allow);
     for i in 0..8 {
-        assert_eq!(g.check(&Attempt::new().account(&format!("p{i}"))).unwrap().failures, 4);
+        assert_eq!(
+            g.check(&Attempt::new().account(&format!("p{i}")))
+                .unwrap()
+                .failures,
+            4
+        );
     }
 }
 
@@ -76,7 +93,8 @@ fn a_full_bucket_of_protected_keys_refuses_and_challenges() {
 fn expired_keys_go_before_counted_ones() {
     let (g, clock) = guard(8);
     for i in 0..4 {
-        g.record_failure(&Attempt::new().account(&format!("old{i}"))).unwrap();
+        g.record_failure(&Attempt::new().account(&format!("old{i}")))
+            .unwrap();
     }
     clock.advance_ms(15 * 60 * 1000); // old keys forgotten (consecutive counts remain)
     for i in 0..4 {
@@ -86,11 +104,22 @@ fn expired_keys_go_before_counted_ones() {
         g.record_failure(&a).unwrap();
     }
     for i in 0..4 {
-        g.record_failure(&Attempt::new().account(&format!("new{i}"))).unwrap();
+        g.record_failure(&Attempt::new().account(&format!("new{i}")))
+            .unwrap();
     }
     for i in 0..4 {
-        assert_eq!(g.check(&Attempt::new().account(&format!("recent{i}"))).unwrap().failures, 2);
-        assert_eq!(g.check(&Attempt::new().account(&format!("new{i}"))).unwrap().failures, 1);
+        assert_eq!(
+            g.check(&Attempt::new().account(&format!("recent{i}")))
+                .unwrap()
+                .failures,
+            2
+        );
+        assert_eq!(
+            g.check(&Attempt::new().account(&format!("new{i}")))
+                .unwrap()
+                .failures,
+            1
+        );
     }
     assert_eq!(g.stats().evictions, 4);
 }

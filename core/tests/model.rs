@@ -48,10 +48,50 @@ struct Rule {
 }
 
 const RULES: [Rule; 4] = [
-    Rule { forget: 30_000, forgive: None, challenge: Some(2), lock_after: Some(4), lock_for: 1000, growth: 1.5, lock_max: 3000, reset_after: Some(7), reset_on_success: true },
-    Rule { forget: 20_000, forgive: None, challenge: None, lock_after: Some(2), lock_for: 2000, growth: 2.0, lock_max: 3_600_000, reset_after: None, reset_on_success: true },
-    Rule { forget: 60_000, forgive: Some(4000), challenge: Some(3), lock_after: Some(5), lock_for: 5000, growth: 2.0, lock_max: 12_000, reset_after: None, reset_on_success: false },
-    Rule { forget: 900_000, forgive: None, challenge: None, lock_after: Some(1), lock_for: 1000, growth: 2.0, lock_max: 3_600_000, reset_after: None, reset_on_success: true },
+    Rule {
+        forget: 30_000,
+        forgive: None,
+        challenge: Some(2),
+        lock_after: Some(4),
+        lock_for: 1000,
+        growth: 1.5,
+        lock_max: 3000,
+        reset_after: Some(7),
+        reset_on_success: true,
+    },
+    Rule {
+        forget: 20_000,
+        forgive: None,
+        challenge: None,
+        lock_after: Some(2),
+        lock_for: 2000,
+        growth: 2.0,
+        lock_max: 3_600_000,
+        reset_after: None,
+        reset_on_success: true,
+    },
+    Rule {
+        forget: 60_000,
+        forgive: Some(4000),
+        challenge: Some(3),
+        lock_after: Some(5),
+        lock_for: 5000,
+        growth: 2.0,
+        lock_max: 12_000,
+        reset_after: None,
+        reset_on_success: false,
+    },
+    Rule {
+        forget: 900_000,
+        forgive: None,
+        challenge: None,
+        lock_after: Some(1),
+        lock_for: 1000,
+        growth: 2.0,
+        lock_max: 3_600_000,
+        reset_after: None,
+        reset_on_success: true,
+    },
 ];
 
 /// One key's counter, exactly as the SPEC words it.
@@ -69,7 +109,9 @@ struct Counter {
 impl Counter {
     fn settle(&mut self, now: u64, r: &Rule) {
         let quiet_since = self.last_failure.max(self.lock_end.unwrap_or(0));
-        if (self.count > 0 || self.locks > 0 || self.lock_end.is_some()) && now >= quiet_since + r.forget {
+        if (self.count > 0 || self.locks > 0 || self.lock_end.is_some())
+            && now >= quiet_since + r.forget
+        {
             self.count = 0;
             self.locks = 0;
             self.lock_end = None;
@@ -114,6 +156,9 @@ impl Counter {
     }
 }
 
+/// (dimension index, (action, retry, failures))
+type DimVerdict = (usize, (Action, Option<u64>, u32));
+
 #[derive(Default)]
 struct Model {
     now: u64,
@@ -138,12 +183,16 @@ impl Model {
         let net = network(ip);
         let dims = match device {
             Some(d) => vec![(3, format!("{account}|{d}"))],
-            None => vec![(0, account.clone()), (1, format!("{account}|{net}")), (2, net.to_string())],
+            None => vec![
+                (0, account.clone()),
+                (1, format!("{account}|{net}")),
+                (2, net.to_string()),
+            ],
         };
         Keys { dims }
     }
 
-    fn verdicts(&mut self, keys: &Keys) -> Vec<(usize, (Action, Option<u64>, u32))> {
+    fn verdicts(&mut self, keys: &Keys) -> Vec<DimVerdict> {
         let now = self.now;
         keys.dims
             .iter()
@@ -155,8 +204,8 @@ impl Model {
             .collect()
     }
 
-    fn decide(v: &[(usize, (Action, Option<u64>, u32))]) -> Decision {
-        let mut best: Option<&(usize, (Action, Option<u64>, u32))> = None;
+    fn decide(v: &[DimVerdict]) -> Decision {
+        let mut best: Option<&DimVerdict> = None;
         for x in v.iter().filter(|x| x.1 .0 != Action::Allow) {
             if best.is_none_or(|b| x.1 .0 > b.1 .0 || (x.1 .0 == b.1 .0 && x.1 .1 > b.1 .1)) {
                 best = Some(x);
@@ -166,7 +215,14 @@ impl Model {
             None => Decision::allow(v.iter().find(|x| x.0 == 0).map_or(0, |x| x.1 .2)),
             Some(&(d, (action, retry, failures))) => Decision {
                 action,
-                reason: Some([Reason::Account, Reason::AccountIp, Reason::Ip, Reason::Device][d]),
+                reason: Some(
+                    [
+                        Reason::Account,
+                        Reason::AccountIp,
+                        Reason::Ip,
+                        Reason::Device,
+                    ][d],
+                ),
                 retry_after_ms: retry,
                 failures,
             },
@@ -203,7 +259,9 @@ impl Model {
         let now = self.now;
         for key in &k.dims {
             let r = &RULES[key.0];
-            let Some(c) = self.counters.get_mut(key) else { continue };
+            let Some(c) = self.counters.get_mut(key) else {
+                continue;
+            };
             c.settle(now, r);
             if r.reset_on_success {
                 c.count = 0;
@@ -248,7 +306,13 @@ enum Op {
 }
 
 const ACCOUNTS: [&str; 3] = ["alice", " Alice", "bob"];
-const IPS: [&str; 5] = ["203.0.113.7", "::ffff:203.0.113.7", "2001:db8::1", "2001:db8::2", "198.51.100.1"];
+const IPS: [&str; 5] = [
+    "203.0.113.7",
+    "::ffff:203.0.113.7",
+    "2001:db8::1",
+    "2001:db8::2",
+    "198.51.100.1",
+];
 const DEVICES: [&str; 2] = ["phone", "laptop"];
 
 fn op() -> impl Strategy<Value = Op> {

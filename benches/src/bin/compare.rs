@@ -8,7 +8,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
 use std::time::Instant;
 
-use loginguard_benches::{guard, hot, loginguard_attempt, loginguard_begin, zipf, Governor, LoginAttempt, ATTEMPTS};
+use loginguard_benches::{
+    guard, hot, loginguard_attempt, loginguard_begin, zipf, Governor, LoginAttempt, ATTEMPTS,
+};
 
 /// Counts live heap bytes while `COUNTING` is on (off while timing).
 struct LiveBytes;
@@ -41,7 +43,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn ns_per_attempt<E>(runs: usize, make: impl Fn() -> E, list: &[LoginAttempt], one: impl Fn(&E, &LoginAttempt) -> bool) -> f64 {
+fn ns_per_attempt<E>(
+    runs: usize,
+    make: impl Fn() -> E,
+    list: &[LoginAttempt],
+    one: impl Fn(&E, &LoginAttempt) -> bool,
+) -> f64 {
     median(
         (0..runs)
             .map(|_| {
@@ -55,7 +62,12 @@ fn ns_per_attempt<E>(runs: usize, make: impl Fn() -> E, list: &[LoginAttempt], o
     )
 }
 
-fn attempts_per_sec<E: Sync>(runs: usize, make: impl Fn() -> E, lists: &[Vec<LoginAttempt>], one: impl Fn(&E, &LoginAttempt) -> bool + Sync) -> f64 {
+fn attempts_per_sec<E: Sync>(
+    runs: usize,
+    make: impl Fn() -> E,
+    lists: &[Vec<LoginAttempt>],
+    one: impl Fn(&E, &LoginAttempt) -> bool + Sync,
+) -> f64 {
     median(
         (0..runs)
             .map(|_| {
@@ -73,7 +85,12 @@ fn attempts_per_sec<E: Sync>(runs: usize, make: impl Fn() -> E, lists: &[Vec<Log
     )
 }
 
-fn bytes_per_key<E>(make: impl Fn() -> E, list: &[LoginAttempt], one: impl Fn(&E, &LoginAttempt) -> bool, keys: impl Fn(&E) -> usize) -> f64 {
+fn bytes_per_key<E>(
+    make: impl Fn() -> E,
+    list: &[LoginAttempt],
+    one: impl Fn(&E, &LoginAttempt) -> bool,
+    keys: impl Fn(&E) -> usize,
+) -> f64 {
     LIVE.store(0, Relaxed);
     COUNTING.store(true, Relaxed);
     let engine = make();
@@ -89,7 +106,12 @@ fn bytes_per_key<E>(make: impl Fn() -> E, list: &[LoginAttempt], one: impl Fn(&E
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let runs: usize = arg("--runs").map_or(7, |v| v.parse().expect("--runs N"));
     let threads: Vec<usize> = arg("--threads")
         .unwrap_or_else(|| "1,2".into())
@@ -104,7 +126,10 @@ fn main() {
         let lg = ns_per_attempt(runs, guard, &list, loginguard_attempt);
         let begin = ns_per_attempt(runs, guard, &list, loginguard_begin);
         let gov = ns_per_attempt(runs, Governor::default, &list, Governor::attempt);
-        println!("| {variant} | {lg:.0} | {begin:.0} | {gov:.0} | {:.1}x |", gov / lg);
+        println!(
+            "| {variant} | {lg:.0} | {begin:.0} | {gov:.0} | {:.1}x |",
+            gov / lg
+        );
     }
 
     let list = zipf("");
@@ -125,8 +150,19 @@ fn main() {
     let mut base = None;
     for &t in &threads {
         let lg = attempts_per_sec(runs.min(5), guard, &lists[..t], loginguard_attempt);
-        let gov = attempts_per_sec(runs.min(5), Governor::default, &lists[..t], Governor::attempt);
+        let gov = attempts_per_sec(
+            runs.min(5),
+            Governor::default,
+            &lists[..t],
+            Governor::attempt,
+        );
         let (b_lg, b_gov) = *base.get_or_insert((lg, gov));
-        println!("| {t} | {:.2} M/s | {:.2}x | {:.2} M/s | {:.2}x |", lg / 1e6, lg / b_lg, gov / 1e6, gov / b_gov);
+        println!(
+            "| {t} | {:.2} M/s | {:.2}x | {:.2} M/s | {:.2}x |",
+            lg / 1e6,
+            lg / b_lg,
+            gov / 1e6,
+            gov / b_gov
+        );
     }
 }

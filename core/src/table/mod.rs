@@ -102,7 +102,11 @@ impl Table {
         let bytes = n * std::mem::size_of::<Bucket>();
         // Tables of 2 MiB and more are aligned to huge pages, so that each
         // probe costs one TLB entry per 2 MiB rather than per 4 KiB.
-        let align = if bytes >= HUGE_PAGE { HUGE_PAGE } else { std::mem::align_of::<Bucket>() };
+        let align = if bytes >= HUGE_PAGE {
+            HUGE_PAGE
+        } else {
+            std::mem::align_of::<Bucket>()
+        };
         let layout = Layout::array::<Bucket>(n)
             .and_then(|l| l.align_to(align))
             .map_err(|_| Error::Store(format!("capacity {capacity} is too large")))?;
@@ -114,14 +118,24 @@ impl Table {
         if align == HUGE_PAGE {
             // SAFETY: advice on memory this table owns; without transparent
             // huge pages it changes nothing.
-            let _ = unsafe { rustix::mm::madvise(ptr.as_ptr().cast(), bytes, rustix::mm::Advice::LinuxHugepage) };
+            let _ = unsafe {
+                rustix::mm::madvise(
+                    ptr.as_ptr().cast(),
+                    bytes,
+                    rustix::mm::Advice::LinuxHugepage,
+                )
+            };
         }
         let ptr = ptr.cast::<Bucket>();
         // SAFETY: `ptr` holds `n` buckets; an all-zero Bucket is valid (atomics
         // holding 0: every slot empty). Written, not calloc'ed: the memory is
         // committed now, so first inserts never pay for page faults under load.
         unsafe { ptr.as_ptr().write_bytes(0, n) };
-        let buckets = Buckets { ptr, len: n, layout };
+        let buckets = Buckets {
+            ptr,
+            len: n,
+            layout,
+        };
         Ok(Table {
             buckets,
             stats: TableStats::default(),
@@ -141,7 +155,7 @@ impl Table {
     pub(crate) fn key(&self, fp: u64, dimension: Dimension, owner: u64) -> SlotKey {
         // The high 32 bits pick the bucket (multiply-shift: any bucket count);
         // the stored word keeps the rest, with the dimension in the low bits.
-        let bucket = ((fp >> 32) * self.buckets.len() as u64 >> 32) as usize;
+        let bucket = (((fp >> 32) * self.buckets.len() as u64) >> 32) as usize;
         SlotKey {
             fp: (fp & !7) | 4 | dimension as u64,
             tag: ((fp >> 3) & ((1 << TAG_BITS) - 1)) as u32,
@@ -185,7 +199,12 @@ impl Table {
     /// Applies `f` to the key's counter with compare-and-swap until it sticks.
     /// `f` returns `None` to leave the counter as it is. With `insert`, a key
     /// not yet tracked is given a slot (evicting if need be) and starts empty.
-    pub(crate) fn update<F>(&self, key: &SlotKey, insert: Option<(&[RuleMs; 4], u64)>, mut f: F) -> Updated
+    pub(crate) fn update<F>(
+        &self,
+        key: &SlotKey,
+        insert: Option<(&[RuleMs; 4], u64)>,
+        mut f: F,
+    ) -> Updated
     where
         F: FnMut(Counter) -> Option<Counter>,
     {
@@ -208,7 +227,10 @@ impl Table {
                         continue 'find; // evicted meanwhile
                     }
                     // Claimed for this key but not yet reset: finish the claim.
-                    match slot.state.compare_exchange(current, fresh(key.tag), AcqRel, Acquire) {
+                    match slot
+                        .state
+                        .compare_exchange(current, fresh(key.tag), AcqRel, Acquire)
+                    {
                         Ok(_) => current = fresh(key.tag),
                         Err(seen) => current = seen,
                     }
@@ -218,7 +240,12 @@ impl Table {
                 let Some(new) = f(old) else {
                     return Updated::Unchanged(old);
                 };
-                match slot.state.compare_exchange_weak(current, pack(&new, key.tag), AcqRel, Acquire) {
+                match slot.state.compare_exchange_weak(
+                    current,
+                    pack(&new, key.tag),
+                    AcqRel,
+                    Acquire,
+                ) {
                     Ok(_) => return Updated::Changed { old, new },
                     Err(seen) => current = seen,
                 }
@@ -258,7 +285,11 @@ impl Table {
             return Claim::Refused;
         };
         let slot = &slots[i];
-        if slot.fp.compare_exchange(victim, key.fp, AcqRel, Acquire).is_err() {
+        if slot
+            .fp
+            .compare_exchange(victim, key.fp, AcqRel, Acquire)
+            .is_err()
+        {
             return Claim::Retry;
         }
         if victim != 0 {
@@ -267,7 +298,10 @@ impl Table {
         slot.owner.store(key.owner, Release);
         let mut current = slot.state.load(Acquire);
         while tag_of(current) != key.tag {
-            match slot.state.compare_exchange(current, fresh(key.tag), AcqRel, Acquire) {
+            match slot
+                .state
+                .compare_exchange(current, fresh(key.tag), AcqRel, Acquire)
+            {
                 Ok(_) => break,
                 Err(seen) => current = seen,
             }
@@ -311,7 +345,10 @@ impl Table {
 
 fn clear_state(slot: &Slot) {
     let mut current = slot.state.load(Acquire);
-    while let Err(seen) = slot.state.compare_exchange(current, fresh(tag_of(current)), AcqRel, Acquire) {
+    while let Err(seen) =
+        slot.state
+            .compare_exchange(current, fresh(tag_of(current)), AcqRel, Acquire)
+    {
         current = seen;
     }
 }
