@@ -4,6 +4,7 @@
 //! Every `unsafe` block of the crate lives in this module.
 
 use std::ffi::{c_void, CString};
+use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -159,7 +160,10 @@ unsafe fn decide(
     // SAFETY: `data` is the `Bound` this function was created with; it lives as long as the function.
     let bound = unsafe { &*data.cast::<Bound>() };
 
-    let (mut account_stack, mut ip_stack, mut device_stack) = ([0u8; 1032], [0u8; 64], [0u8; 264]);
+    // Uninitialized: zeroing them would cost more than copying a short string in.
+    let mut account_stack = [MaybeUninit::<u8>::uninit(); 1032];
+    let mut ip_stack = [MaybeUninit::<u8>::uninit(); 64];
+    let mut device_stack = [MaybeUninit::<u8>::uninit(); 264];
     let (mut account_heap, mut ip_heap, mut device_heap) = (Vec::new(), Vec::new(), Vec::new());
     // SAFETY: the arguments are live values of this call.
     let (account, ip, device) = unsafe {
@@ -230,7 +234,7 @@ unsafe fn decide(
 unsafe fn read<'a>(
     env: sys::napi_env,
     value: sys::napi_value,
-    stack: &'a mut [u8],
+    stack: &'a mut [MaybeUninit<u8>],
     heap: &'a mut Vec<u8>,
     name: &str,
     bytes_allowed: bool,
@@ -263,7 +267,8 @@ unsafe fn read<'a>(
                 return Err(internal("napi_get_value_string_utf8"));
             }
             let text: &[u8] = if len + 1 < stack.len() {
-                &stack[..len]
+                // SAFETY: Node wrote `len` bytes (and a NUL) at the start of `stack`.
+                unsafe { std::slice::from_raw_parts(stack.as_ptr().cast::<u8>(), len) }
             } else {
                 // It may not have fitted: ask for the length, then copy it whole.
                 // SAFETY: a null buffer asks only for the length.

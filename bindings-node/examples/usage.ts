@@ -1,0 +1,53 @@
+// Type-checked by `tsc --noEmit` in `make test-node`: the public types as an application uses them.
+import express from 'express'
+import { Guard, letsPasswordBeChecked, type Decision, type GuardEvent, type LoginGuardError } from 'loginguard'
+import loginguard from 'loginguard/express'
+
+const guard = new Guard({ policy: '[account]\nchallenge_after = 3\n' })
+
+guard.on('event', (event: GuardEvent) => {
+  if (event.kind === 'lock') console.log(`locked ${event.dimension} until ${event.lockUntilMs}`)
+})
+
+function describe(d: Decision): string {
+  switch (d.action) {
+    case 'allow':
+      return 'check the password'
+    case 'challenge':
+      return `show a CAPTCHA (${d.reason})`
+    case 'deny':
+      return d.retryAfterMs === null ? 'refused' : `retry in ${Math.ceil(d.retryAfterMs / 1000)} s`
+    case 'reset_required':
+      return 'reset your password'
+  }
+}
+
+const attempt = { account: 'alice', ip: '203.0.113.7' }
+const decision = guard.begin({ ...attempt, challengePassed: false })
+if (letsPasswordBeChecked(decision)) guard.recordSuccess({ ...attempt, afterBegin: true })
+console.log(describe(guard.recordFailure(attempt)), guard.inspect(attempt).dimensions.length, guard.stats().occupancy)
+
+try {
+  guard.check({ account: 'alice', ip: 'not-an-ip' })
+} catch (err) {
+  const code: LoginGuardError['code'] = (err as LoginGuardError).code
+  console.log(code)
+}
+
+const app = express()
+app.post(
+  '/login',
+  express.urlencoded({ extended: false }),
+  loginguard({
+    guard,
+    accountField: 'username',
+    verifyCaptcha: async (req) => req.body.captcha === 'ok',
+    deviceCookie: { secret: 'change me', name: 'device' },
+  }),
+  (req, res) => {
+    const ok = req.body.password === 'correct horse'
+    if (ok) req.loginguard?.success()
+    else req.loginguard?.failure()
+    res.status(ok ? 200 : 401).end()
+  },
+)
