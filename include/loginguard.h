@@ -487,6 +487,11 @@ const char *lg_reason_name(uint32_t reason);
 // `"device"`; `"unknown"` otherwise): static, never NULL.
 const char *lg_dimension_name(uint32_t dimension);
 
+// The stable name of an event kind value (`"challenge"`, `"lock"`,
+// `"reset_required"`, `"reset_account"`, `"reset_ip"`; `"unknown"` otherwise):
+// static, never NULL.
+const char *lg_event_kind_name(uint32_t kind);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

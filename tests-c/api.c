@@ -186,6 +186,9 @@ static void denylist_and_names(void) {
     CHECK(strcmp(lg_reason_name(LG_REASON_DENYLIST), "denylist") == 0);
     CHECK(strcmp(lg_dimension_name(LG_DIMENSION_DEVICE), "device") == 0);
     CHECK(strcmp(lg_status_message(LG_OK), "ok") == 0);
+    CHECK(strcmp(lg_event_kind_name(LG_EVENT_RESET_REQUIRED), "reset_required") == 0);
+    CHECK(strcmp(lg_event_kind_name(LG_EVENT_RESET_IP), "reset_ip") == 0);
+    CHECK(strcmp(lg_event_kind_name(99), "unknown") == 0);
 }
 
 static void default_policy_on_system_clock(void) {

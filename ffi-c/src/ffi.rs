@@ -9,11 +9,13 @@ use std::sync::Arc;
 use loginguard::{Attempt, Error, Guard, IpInput, ManualClock, Policy};
 
 use crate::types::{
-    action_name, dimension_name, lg_action, lg_decision, lg_event, lg_inspection, lg_reason,
-    lg_stats, lg_status, lg_attempt,
+    action_name, dimension_name, event_kind_name, lg_action, lg_attempt, lg_decision, lg_event,
+    lg_inspection, lg_reason, lg_stats, lg_status,
 };
 
-use lg_status::{LG_ERR_INVALID_ATTEMPT, LG_ERR_NOT_MANUAL_CLOCK, LG_ERR_NULL, LG_ERR_PANIC, LG_OK};
+use lg_status::{
+    LG_ERR_INVALID_ATTEMPT, LG_ERR_NOT_MANUAL_CLOCK, LG_ERR_NULL, LG_ERR_PANIC, LG_OK,
+};
 
 /// A login guard: the counters and the policy. Create it with `lg_guard_new`
 /// (or a variant), share one pointer between threads, free it with `lg_guard_free`.
@@ -125,7 +127,12 @@ unsafe fn build(
     toml_len: usize,
     manual_clock: bool,
 ) -> Result<Box<lg_guard>, (lg_status, String)> {
-    let null = || (LG_ERR_NULL, "policy: a NULL pointer with a non-zero length".to_string());
+    let null = || {
+        (
+            LG_ERR_NULL,
+            "policy: a NULL pointer with a non-zero length".to_string(),
+        )
+    };
     // SAFETY: by the caller's contract.
     let text = unsafe { bytes(toml, toml_len) }.map_err(|_| null())?;
     let policy = match text {
@@ -201,10 +208,9 @@ pub unsafe extern "C" fn lg_guard_new_with_message(
     message_len: usize,
 ) -> lg_status {
     let status = boundary(|| {
-        let dst = out(guard_out).map_err(|s| {
+        let dst = out(guard_out).inspect_err(|_| {
             // SAFETY: `message` is valid for `message_len` bytes by the contract.
             unsafe { write_message(message, message_len, "guard_out is NULL") };
-            s
         })?;
         // SAFETY: by the contract.
         match unsafe { build(toml, toml_len, manual_clock) } {
@@ -254,7 +260,10 @@ pub unsafe extern "C" fn lg_guard_advance_ms(guard: *const lg_guard, ms: u64) ->
     boundary(|| {
         // SAFETY: by the contract.
         let g = unsafe { guard_ref(guard) }?;
-        g.clock.as_ref().ok_or(LG_ERR_NOT_MANUAL_CLOCK)?.advance_ms(ms);
+        g.clock
+            .as_ref()
+            .ok_or(LG_ERR_NOT_MANUAL_CLOCK)?
+            .advance_ms(ms);
         Ok(())
     })
 }
@@ -265,7 +274,10 @@ pub unsafe extern "C" fn lg_guard_advance_ms(guard: *const lg_guard, ms: u64) ->
 /// # Safety
 /// `guard` is NULL or a live guard; `now_ms_out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn lg_guard_now_ms(guard: *const lg_guard, now_ms_out: *mut u64) -> lg_status {
+pub unsafe extern "C" fn lg_guard_now_ms(
+    guard: *const lg_guard,
+    now_ms_out: *mut u64,
+) -> lg_status {
     boundary(|| {
         // SAFETY: by the contract.
         let g = unsafe { guard_ref(guard) }?;
@@ -464,7 +476,10 @@ pub unsafe extern "C" fn lg_guard_inspect(
 /// # Safety
 /// `guard` is NULL or a live guard; `stats_out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn lg_guard_stats(guard: *const lg_guard, stats_out: *mut lg_stats) -> lg_status {
+pub unsafe extern "C" fn lg_guard_stats(
+    guard: *const lg_guard,
+    stats_out: *mut lg_stats,
+) -> lg_status {
     boundary(|| {
         // SAFETY: by the contract.
         let g = unsafe { guard_ref(guard) }?;
@@ -562,7 +577,9 @@ pub unsafe extern "C" fn lg_decision_lets_password_be_checked(
 /// freed. Thread-safe.
 #[no_mangle]
 pub extern "C" fn lg_status_message(status: u32) -> *const c_char {
-    boundary_or(c"internal error".as_ptr(), || lg_status::message(status).as_ptr())
+    boundary_or(c"internal error".as_ptr(), || {
+        lg_status::message(status).as_ptr()
+    })
 }
 
 /// The stable name of an action value (`"allow"`, `"challenge"`, `"deny"`,
@@ -584,4 +601,12 @@ pub extern "C" fn lg_reason_name(reason: u32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn lg_dimension_name(dimension: u32) -> *const c_char {
     boundary_or(c"unknown".as_ptr(), || dimension_name(dimension).as_ptr())
+}
+
+/// The stable name of an event kind value (`"challenge"`, `"lock"`,
+/// `"reset_required"`, `"reset_account"`, `"reset_ip"`; `"unknown"` otherwise):
+/// static, never NULL.
+#[no_mangle]
+pub extern "C" fn lg_event_kind_name(kind: u32) -> *const c_char {
+    boundary_or(c"unknown".as_ptr(), || event_kind_name(kind).as_ptr())
 }

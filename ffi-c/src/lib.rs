@@ -35,7 +35,6 @@ mod types;
 
 pub use ffi::*;
 pub use types::{
-    lg_action, lg_attempt, lg_decision, lg_dimension, lg_dimension_state, lg_event,
-    lg_event_kind, lg_inspection, lg_reason, lg_stats, lg_status, LG_IP_TEXT_MAX,
-    LG_MAX_DIMENSIONS,
+    lg_action, lg_attempt, lg_decision, lg_dimension, lg_dimension_state, lg_event, lg_event_kind,
+    lg_inspection, lg_reason, lg_stats, lg_status, LG_IP_TEXT_MAX, LG_MAX_DIMENSIONS,
 };

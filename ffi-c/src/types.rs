@@ -401,6 +401,18 @@ pub enum lg_event_kind {
     LG_EVENT_RESET_IP = 4,
 }
 
+/// The stable snake_case name of a raw event kind value.
+pub fn event_kind_name(raw: u32) -> &'static CStr {
+    match raw {
+        0 => c"challenge",
+        1 => c"lock",
+        2 => c"reset_required",
+        3 => c"reset_account",
+        4 => c"reset_ip",
+        _ => c"unknown",
+    }
+}
+
 /// Longest ip text in an event, NUL included.
 pub const LG_IP_TEXT_MAX: usize = 48;
 
@@ -449,7 +461,10 @@ impl lg_event {
         let mut ip_bytes_len = 0;
         if let Some(addr) = e.ip {
             // An IPv6 text is at most 45 bytes, so it always fits with its NUL.
-            for (dst, src) in ip.iter_mut().zip(addr.to_string().bytes().take(LG_IP_TEXT_MAX - 1)) {
+            for (dst, src) in ip
+                .iter_mut()
+                .zip(addr.to_string().bytes().take(LG_IP_TEXT_MAX - 1))
+            {
                 *dst = src as c_char;
             }
             match addr {
@@ -466,7 +481,9 @@ impl lg_event {
         Some(lg_event {
             kind,
             has_dimension: e.dimension.is_some(),
-            dimension: e.dimension.map_or(lg_dimension::LG_DIMENSION_ACCOUNT, Into::into),
+            dimension: e
+                .dimension
+                .map_or(lg_dimension::LG_DIMENSION_ACCOUNT, Into::into),
             account: e.account.map_or(std::ptr::null(), str::as_ptr),
             account_len: e.account.map_or(0, str::len),
             ip,
