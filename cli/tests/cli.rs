@@ -1,0 +1,74 @@
+//! The `loginguard` command as a user runs it.
+
+use std::process::Command;
+
+fn loginguard(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_loginguard"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The "first challenge / deny / reset_required" column of one actor's row.
+fn firsts(report: &str, actor: &str) -> String {
+    let row = report
+        .lines()
+        .find(|l| l.starts_with(actor))
+        .unwrap_or_else(|| panic!("no row {actor}:\n{report}"));
+    row.rsplit("  ").next().unwrap().trim().to_string()
+}
+
+#[test]
+fn simulate_reports_what_the_engine_decided() {
+    let (code, out, err) = loginguard(&["simulate", "--minutes", "20", "--users", "300"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(firsts(&out, "brute force on one account"), "4 / 11 / -");
+    assert_eq!(firsts(&out, "botnet spraying alice"), "4 / - / 101");
+    assert_eq!(
+        firsts(&out, "credential stuffing, one network"),
+        "21 / 51 / -"
+    );
+    assert_eq!(firsts(&out, "alice, trusted device"), "- / - / -");
+    assert!(out.contains("decisions/s"), "{out}");
+}
+
+#[test]
+fn a_policy_file_moves_the_first_challenge() {
+    let dir = std::env::temp_dir().join(format!("loginguard-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, "[account]\nchallenge_after = 5\n").unwrap();
+    let (code, out, err) = loginguard(&[
+        "simulate",
+        "--minutes",
+        "20",
+        "--policy",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(firsts(&out, "brute force on one account"), "6 / 11 / -");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("loginguard-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, "[ip]\nlock_for = \"15\"\n").unwrap();
+    let (code, _, err) = loginguard(&["check-policy", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("ip.lock_for"), "{err}");
+    let (code, _, err) = loginguard(&["simulate", "--minutes", "x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--minutes"), "{err}");
+    let (code, _, err) = loginguard(&["frobnicate"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("usage"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
