@@ -224,3 +224,11 @@ test('a guard on the system clock reports lock ends in Unix milliseconds', () =>
   assert.equal(event.kind, 'lock')
   assert.ok(event.lockUntilMs > t0 + 59000 && event.lockUntilMs <= Date.now() + 60000, String(event.lockUntilMs))
 })
+
+test('the README quickstart runs and logs alice in after a CAPTCHA', () => {
+  const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'examples', 'quickstart.js')], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  const lines = r.stdout.split('\n')
+  assert.deepEqual(lines.slice(0, 5), ['wrong password', 'wrong password', 'wrong password', 'event: challenge account 4', 'wrong password'])
+  assert.ok(lines.includes('logged in'))
+})
