@@ -309,7 +309,8 @@ extern "C" {
 lg_status lg_guard_new(const uint8_t *toml, size_t toml_len, struct lg_guard **guard_out);
 
 // Like `lg_guard_new`, but the guard reads a manual clock that starts at 0 ms
-// and moves only by `lg_guard_advance_ms`: for tests and simulations.
+// and moves only by `lg_guard_advance_ms`: for tests and simulations. The
+// caller owns the guard (`lg_guard_free`). Thread-safe.
 //
 // # Safety
 // As `lg_guard_new`.
@@ -322,7 +323,8 @@ lg_status lg_guard_new_manual_clock(const uint8_t *toml,
 // policy field at fault (e.g. "policy error in `account.lock_for`: ..."), into
 // `message` (capacity `message_len` bytes): always NUL-terminated, cut at a
 // character boundary when too long. `message` may be NULL (and `message_len` 0);
-// it is not written on success.
+// it is not written on success. The caller owns the guard and `message`.
+// Thread-safe.
 //
 // # Safety
 // `toml` is NULL or valid for `toml_len` bytes; `guard_out` is NULL or writable;
@@ -420,6 +422,7 @@ lg_status lg_guard_reset_account(const struct lg_guard *guard,
 lg_status lg_guard_reset_ip(const struct lg_guard *guard, const uint8_t *ip, size_t ip_len);
 
 // Like `lg_guard_reset_ip`, the ip as 4 or 16 raw bytes in network order.
+// Thread-safe.
 //
 // # Safety
 // `guard` is NULL or a live guard; `ip_bytes` is NULL or valid for `ip_bytes_len` bytes.
@@ -481,15 +484,16 @@ const char *lg_action_name(uint32_t action);
 
 // The stable name of a reason value (`"none"`, `"account"`, `"account_ip"`,
 // `"ip"`, `"device"`, `"denylist"`; `"unknown"` otherwise): static, never NULL.
+// Thread-safe.
 const char *lg_reason_name(uint32_t reason);
 
 // The stable name of a dimension value (`"account"`, `"account_ip"`, `"ip"`,
-// `"device"`; `"unknown"` otherwise): static, never NULL.
+// `"device"`; `"unknown"` otherwise): static, never NULL. Thread-safe.
 const char *lg_dimension_name(uint32_t dimension);
 
 // The stable name of an event kind value (`"challenge"`, `"lock"`,
 // `"reset_required"`, `"reset_account"`, `"reset_ip"`; `"unknown"` otherwise):
-// static, never NULL.
+// static, never NULL. Thread-safe.
 const char *lg_event_kind_name(uint32_t kind);
 
 #ifdef __cplusplus

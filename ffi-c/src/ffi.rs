@@ -174,7 +174,8 @@ pub unsafe extern "C" fn lg_guard_new(
 }
 
 /// Like `lg_guard_new`, but the guard reads a manual clock that starts at 0 ms
-/// and moves only by `lg_guard_advance_ms`: for tests and simulations.
+/// and moves only by `lg_guard_advance_ms`: for tests and simulations. The
+/// caller owns the guard (`lg_guard_free`). Thread-safe.
 ///
 /// # Safety
 /// As `lg_guard_new`.
@@ -193,7 +194,8 @@ pub unsafe extern "C" fn lg_guard_new_manual_clock(
 /// policy field at fault (e.g. "policy error in `account.lock_for`: ..."), into
 /// `message` (capacity `message_len` bytes): always NUL-terminated, cut at a
 /// character boundary when too long. `message` may be NULL (and `message_len` 0);
-/// it is not written on success.
+/// it is not written on success. The caller owns the guard and `message`.
+/// Thread-safe.
 ///
 /// # Safety
 /// `toml` is NULL or valid for `toml_len` bytes; `guard_out` is NULL or writable;
@@ -427,6 +429,7 @@ pub unsafe extern "C" fn lg_guard_reset_ip(
 }
 
 /// Like `lg_guard_reset_ip`, the ip as 4 or 16 raw bytes in network order.
+/// Thread-safe.
 ///
 /// # Safety
 /// `guard` is NULL or a live guard; `ip_bytes` is NULL or valid for `ip_bytes_len` bytes.
@@ -591,13 +594,14 @@ pub extern "C" fn lg_action_name(action: u32) -> *const c_char {
 
 /// The stable name of a reason value (`"none"`, `"account"`, `"account_ip"`,
 /// `"ip"`, `"device"`, `"denylist"`; `"unknown"` otherwise): static, never NULL.
+/// Thread-safe.
 #[no_mangle]
 pub extern "C" fn lg_reason_name(reason: u32) -> *const c_char {
     boundary_or(c"unknown".as_ptr(), || lg_reason::name(reason).as_ptr())
 }
 
 /// The stable name of a dimension value (`"account"`, `"account_ip"`, `"ip"`,
-/// `"device"`; `"unknown"` otherwise): static, never NULL.
+/// `"device"`; `"unknown"` otherwise): static, never NULL. Thread-safe.
 #[no_mangle]
 pub extern "C" fn lg_dimension_name(dimension: u32) -> *const c_char {
     boundary_or(c"unknown".as_ptr(), || dimension_name(dimension).as_ptr())
@@ -605,7 +609,7 @@ pub extern "C" fn lg_dimension_name(dimension: u32) -> *const c_char {
 
 /// The stable name of an event kind value (`"challenge"`, `"lock"`,
 /// `"reset_required"`, `"reset_account"`, `"reset_ip"`; `"unknown"` otherwise):
-/// static, never NULL.
+/// static, never NULL. Thread-safe.
 #[no_mangle]
 pub extern "C" fn lg_event_kind_name(kind: u32) -> *const c_char {
     boundary_or(c"unknown".as_ptr(), || event_kind_name(kind).as_ptr())
