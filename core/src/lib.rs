@@ -40,3 +40,8 @@ pub use policy::{
     MAX_CAPACITY, MAX_FORGET, MAX_LOCK, MAX_THRESHOLD,
 };
 pub use stats::Stats;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
