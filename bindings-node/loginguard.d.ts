@@ -26,7 +26,8 @@ export type { Action, Decision, Dimension, DimensionState, EventKind, GuardEvent
  * - `ERR_LOGINGUARD_STORE`: the store could not be opened.
  * - `ERR_LOGINGUARD_TYPE`: an argument of the wrong JS type.
  * - `ERR_LOGINGUARD_CLOCK`: `advanceMs` on a guard without `manualClock: true`.
- * - `ERR_LOGINGUARD_PANIC`, `ERR_LOGINGUARD_INTERNAL`: a bug in loginguard, never expected.
+ * - `ERR_LOGINGUARD_PANIC`: a panic in loginguard, caught at the boundary (never expected).
+ * - `ERR_LOGINGUARD_INTERNAL`: Node-API itself failed (never expected).
  */
 export type ErrorCode =
   | 'ERR_LOGINGUARD_INVALID_ATTEMPT'

@@ -19,6 +19,8 @@ pub enum Code {
     Type,
     /// `advanceMs` on a guard that reads the system clock.
     Clock,
+    /// A panic in loginguard, caught at the boundary (never expected).
+    Panic,
     /// Node-API itself failed (never expected).
     Internal,
 }
@@ -33,6 +35,7 @@ impl AsRef<str> for Code {
             Code::Store => "ERR_LOGINGUARD_STORE",
             Code::Type => "ERR_LOGINGUARD_TYPE",
             Code::Clock => "ERR_LOGINGUARD_CLOCK",
+            Code::Panic => "ERR_LOGINGUARD_PANIC",
             Code::Internal => "ERR_LOGINGUARD_INTERNAL",
         }
     }
@@ -64,4 +67,17 @@ pub fn from_core(e: loginguard::Error) -> Error {
 /// A Node-API failure while reading an argument means the argument had the wrong shape.
 pub fn from_napi(e: napi::Error<Status>, code: Code, what: &str) -> Error {
     new(code, format!("{what}: {}", e.reason))
+}
+
+/// Runs a call into the core: its error under its kind's code, a panic as `ERR_LOGINGUARD_PANIC`.
+pub fn core<T>(f: impl FnOnce() -> loginguard::Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(from_core),
+        Err(_) => Err(panicked()),
+    }
+}
+
+/// The error for a panic caught at the boundary: the call failed, Node lives on.
+pub fn panicked() -> Error {
+    new(Code::Panic, "loginguard panicked; nothing was decided")
 }

@@ -45,15 +45,14 @@ pub struct NativeGuard {
 }
 
 fn new_guard(policy: Policy, manual_clock: bool) -> Result<NativeGuard> {
-    let (guard, clock) = if manual_clock {
-        let clock = Arc::new(ManualClock::new());
-        (Guard::with_clock(policy, clock.clone()), Some(clock))
-    } else {
-        (Guard::new(policy), None)
-    };
+    let clock = manual_clock.then(|| Arc::new(ManualClock::new()));
+    let guard = error::core(|| match &clock {
+        Some(clock) => Guard::with_clock(policy, clock.clone()),
+        None => Guard::new(policy),
+    })?;
     Ok(NativeGuard {
         core: Arc::new(Core {
-            guard: guard.map_err(error::from_core)?,
+            guard,
             clock,
             listening: AtomicBool::new(false),
             pending: Mutex::default(),
@@ -82,7 +81,7 @@ impl NativeGuard {
     )]
     pub fn new(policy: Unknown<'_>, manual_clock: Unknown<'_>) -> Result<Self> {
         let policy = match convert::text(policy, "policy")? {
-            Some(toml) => Policy::from_toml(&toml).map_err(error::from_core)?,
+            Some(toml) => error::core(|| Policy::from_toml(&toml))?,
             None => Policy::default(),
         };
         new_guard(policy, flag(manual_clock, "manualClock")?)
@@ -98,7 +97,7 @@ impl NativeGuard {
         let Some(path) = convert::text(path, "path")? else {
             return Err(error::new(Code::Type, "path must be a string"));
         };
-        let policy = Policy::from_file(&path).map_err(error::from_core)?;
+        let policy = error::core(|| Policy::from_file(&path))?;
         new_guard(policy, flag(manual_clock, "manualClock")?)
     }
 
@@ -127,10 +126,7 @@ impl NativeGuard {
     ) -> Result<()> {
         let args = AttemptArgs::from_js(account, ip, device)?;
         let after_begin = flag(after_begin, "afterBegin")?;
-        self.core
-            .guard
-            .record_success(&args.attempt(), after_begin)
-            .map_err(error::from_core)
+        error::core(|| self.core.guard.record_success(&args.attempt(), after_begin))
     }
 
     /// Clears every counter of the account, `reset_required` included.
@@ -139,10 +135,7 @@ impl NativeGuard {
         let Some(account) = convert::text(account, "account")? else {
             return Err(error::new(Code::Type, "account must be a string"));
         };
-        self.core
-            .guard
-            .reset_account(&account)
-            .map_err(error::from_core)
+        error::core(|| self.core.guard.reset_account(&account))
     }
 
     /// Clears the network's `ip` counter.
@@ -151,16 +144,13 @@ impl NativeGuard {
         use convert::TextOrBytes;
         let guard = &self.core.guard;
         match convert::text_or_bytes(ip, "ip")? {
-            Some(TextOrBytes::Text(s)) => guard.reset_ip(s.as_str()),
-            Some(TextOrBytes::Bytes(b)) => guard.reset_ip(&b[..]),
-            None => {
-                return Err(error::new(
-                    Code::Type,
-                    "ip must be a string, a Buffer or a Uint8Array",
-                ))
-            }
+            Some(TextOrBytes::Text(s)) => error::core(|| guard.reset_ip(s.as_str())),
+            Some(TextOrBytes::Bytes(b)) => error::core(|| guard.reset_ip(&b[..])),
+            None => Err(error::new(
+                Code::Type,
+                "ip must be a string, a Buffer or a Uint8Array",
+            )),
         }
-        .map_err(error::from_core)
     }
 
     /// Every governing dimension's state, for support staff.
@@ -175,17 +165,13 @@ impl NativeGuard {
         device: Unknown<'_>,
     ) -> Result<Inspection> {
         let args = AttemptArgs::from_js(account, ip, device)?;
-        self.core
-            .guard
-            .inspect(&args.attempt())
-            .map(Inspection::from)
-            .map_err(error::from_core)
+        error::core(|| self.core.guard.inspect(&args.attempt())).map(Inspection::from)
     }
 
     /// Capacity, occupancy, evictions, refused inserts, memory and decisions by action.
     #[napi(catch_unwind)]
-    pub fn stats(&self) -> Stats {
-        self.core.guard.stats().into()
+    pub fn stats(&self) -> Result<Stats> {
+        error::core(|| Ok(self.core.guard.stats())).map(Stats::from)
     }
 
     /// Moves the manual clock forward by `ms` milliseconds.
@@ -213,22 +199,26 @@ impl NativeGuard {
 
     /// Starts (or stops) collecting events for `takeEvents`. No listener, no cost.
     #[napi(catch_unwind)]
-    pub fn listen(&self, on: bool) {
+    pub fn listen(&self, on: bool) -> Result<()> {
         let core = &self.core;
-        if on {
-            let weak = Arc::downgrade(core);
-            core.guard.set_listener(move |e| {
-                if let Some(core) = weak.upgrade() {
-                    core.pending
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(e.into());
-                }
-            });
-        } else {
-            core.guard.clear_listener();
-        }
+        error::core(|| {
+            if on {
+                let weak = Arc::downgrade(core);
+                core.guard.set_listener(move |e| {
+                    if let Some(core) = weak.upgrade() {
+                        core.pending
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(e.into());
+                    }
+                });
+            } else {
+                core.guard.clear_listener();
+            }
+            Ok(())
+        })?;
         core.listening.store(on, Relaxed);
+        Ok(())
     }
 
     /// The events since the last call, oldest first.
