@@ -40,6 +40,14 @@ function verifiedDevice(secret, value, account) {
   return deviceId
 }
 
+// What a refused user reads: why (network or account), and what to do.
+const WHERE = {
+  account: 'for this account',
+  account_ip: 'for this account from your network',
+  ip: 'from your network',
+  device: 'for this account on this device',
+}
+
 function refuse(res, status, body, retryAfterMs) {
   if (retryAfterMs !== null && retryAfterMs !== undefined) {
     res.setHeader('Retry-After', String(Math.ceil(retryAfterMs / 1000)))
@@ -81,19 +89,29 @@ function loginguard(options) {
         return false
       case 'challenge':
         if (challengePassed) return false
-        refuse(res, 403, { error: 'challenge_required', reason: decision.reason })
+        refuse(res, 403, {
+          error: 'challenge_required',
+          reason: decision.reason,
+          message: 'Complete the CAPTCHA to log in.',
+        })
         return true
       case 'deny':
         if (decision.reason === 'denylist') {
-          refuse(res, 403, { error: 'forbidden', reason: 'denylist' })
+          refuse(res, 403, {
+            error: 'forbidden',
+            reason: 'denylist',
+            message: 'Logins from your network are not allowed.',
+          })
         } else {
+          const seconds = Math.ceil(decision.retryAfterMs / 1000)
           refuse(
             res,
             429,
             {
               error: 'too_many_attempts',
               reason: decision.reason,
-              retryAfterSeconds: Math.ceil(decision.retryAfterMs / 1000),
+              retryAfterSeconds: seconds,
+              message: `Too many failed logins ${WHERE[decision.reason]}. Try again in ${seconds} s.`,
             },
             decision.retryAfterMs,
           )
@@ -103,6 +121,7 @@ function loginguard(options) {
         refuse(res, 403, {
           error: 'password_reset_required',
           reason: decision.reason,
+          message: 'Too many failed logins: reset your password to log in again.',
           ...(passwordResetUrl ? { resetUrl: passwordResetUrl } : {}),
         })
         return true
@@ -128,7 +147,7 @@ function loginguard(options) {
         if (refused(res, decision, passed)) return
       } catch (err) {
         if (err.code === 'ERR_LOGINGUARD_INVALID_ATTEMPT' || err.code === 'ERR_LOGINGUARD_INVALID_IP') {
-          refuse(res, 400, { error: 'invalid_login_attempt' })
+          refuse(res, 400, { error: 'invalid_login_attempt', message: 'Invalid login attempt.' })
           return
         }
         throw err

@@ -59,7 +59,10 @@ test('the seed story over HTTP: 4 failures, then a CAPTCHA, then a lock with Ret
   }
   // More than 3 failures: the password is not even checked without a CAPTCHA.
   const challenged = await app.login({ username: 'alice', password: 'correct horse' })
-  assert.deepEqual([challenged.status, challenged.body], [403, { error: 'challenge_required', reason: 'account' }])
+  assert.deepEqual([challenged.status, challenged.body], [
+    403,
+    { error: 'challenge_required', reason: 'account', message: 'Complete the CAPTCHA to log in.' },
+  ])
   const wrongCaptcha = await app.login({ username: 'alice', password: 'correct horse', captcha: 'nope' })
   assert.equal(wrongCaptcha.body.error, 'challenge_required')
   // With a solved CAPTCHA the attacker may go on guessing, up to the account_ip lock.
@@ -69,7 +72,12 @@ test('the seed story over HTTP: 4 failures, then a CAPTCHA, then a lock with Ret
   const denied = await app.login({ username: 'alice', password: 'correct horse', captcha: 'solved' })
   assert.equal(denied.status, 429)
   assert.equal(denied.headers.get('retry-after'), '60')
-  assert.deepEqual(denied.body, { error: 'too_many_attempts', reason: 'account_ip', retryAfterSeconds: 60 })
+  assert.deepEqual(denied.body, {
+    error: 'too_many_attempts',
+    reason: 'account_ip',
+    retryAfterSeconds: 60,
+    message: 'Too many failed logins for this account from your network. Try again in 60 s.',
+  })
   app.guard.advanceMs(59_001)
   const almost = await app.login({ username: 'alice', password: 'correct horse', captcha: 'solved' })
   assert.equal(almost.headers.get('retry-after'), '1', 'seconds, rounded up')
@@ -141,7 +149,10 @@ test('the deny list answers 403 without Retry-After and records nothing', async 
   const app = await start({ policy: 'deny_cidrs = ["127.0.0.0/8"]' })
   t.after(app.close)
   const r = await app.login({ username: 'alice', password: 'correct horse' })
-  assert.deepEqual([r.status, r.body, r.headers.get('retry-after')], [403, { error: 'forbidden', reason: 'denylist' }, null])
+  assert.deepEqual(
+    [r.status, r.body, r.headers.get('retry-after')],
+    [403, { error: 'forbidden', reason: 'denylist', message: 'Logins from your network are not allowed.' }, null],
+  )
   assert.equal(app.guard.stats().occupancy, 0)
 })
 
@@ -152,6 +163,7 @@ test('a network spray is denied by ip, and a solved CAPTCHA does not lift it', a
   const r = await app.login({ username: 'alice', password: 'correct horse', captcha: 'solved' })
   assert.equal(r.status, 429)
   assert.equal(r.body.reason, 'ip')
+  assert.equal(r.body.message, 'Too many failed logins from your network. Try again in 900 s.')
   assert.equal(r.headers.get('retry-after'), '900')
 })
 
@@ -182,11 +194,10 @@ test('a verifier that throws fails closed; an over-long account is a 400', async
     return { status: res.status, body: await res.json() }
   }
   for (let i = 0; i < 4; i++) assert.equal((await post({ username: 'carol' })).status, 401)
-  assert.deepEqual(await post({ username: 'carol', captcha: 'anything' }), {
-    status: 403,
-    body: { error: 'challenge_required', reason: 'account' },
-  })
-  assert.deepEqual(await post({ username: 'x'.repeat(2000) }), { status: 400, body: { error: 'invalid_login_attempt' } })
+  const refused = await post({ username: 'carol', captcha: 'anything' })
+  assert.deepEqual([refused.status, refused.body.error], [403, 'challenge_required'])
+  const tooLong = await post({ username: 'x'.repeat(2000) })
+  assert.deepEqual([tooLong.status, tooLong.body.error], [400, 'invalid_login_attempt'])
 })
 
 test('the factory refuses a missing guard or a cookie without a secret', () => {
