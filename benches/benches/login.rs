@@ -29,7 +29,7 @@ fn run<E>(
 }
 
 fn single_thread(c: &mut Criterion) {
-    for (variant, list) in [("zipf", zipf("")), ("hot", hot(""))] {
+    for (variant, list) in [("zipf", zipf(0)), ("hot", hot())] {
         let mut g = c.benchmark_group(format!("login/{variant}"));
         g.throughput(Throughput::Elements(ATTEMPTS as u64));
         g.sample_size(10);
@@ -47,7 +47,7 @@ fn single_thread(c: &mut Criterion) {
 }
 
 fn two_threads(c: &mut Criterion) {
-    let lists = [zipf("t0."), zipf("t1.")];
+    let lists = [zipf(1), zipf(2)];
     let mut g = c.benchmark_group("login/zipf-threads");
     g.sample_size(10);
     for threads in [1usize, 2] {

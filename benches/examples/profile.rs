@@ -6,9 +6,9 @@ use loginguard_benches::{guard, hot, loginguard_attempt, loginguard_begin, zipf}
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let list = if args.get(1).map(String::as_str) == Some("hot") {
-        hot("")
+        hot()
     } else {
-        zipf("")
+        zipf(0)
     };
     let one = if args.get(2).map(String::as_str) == Some("begin") {
         loginguard_begin

@@ -52,9 +52,9 @@ pub struct LoginAttempt {
     pub ip: String,
 }
 
-/// Variant **zipf**: the skewed list, seed 42. `tag` keeps the keys of
-/// several threads apart (empty for the SPEC's list).
-pub fn zipf(tag: &str) -> Vec<LoginAttempt> {
+/// Variant **zipf**: the skewed list, seed 42. `thread` keeps the keys of
+/// several threads apart (0 gives the SPEC's list).
+pub fn zipf(thread: usize) -> Vec<LoginAttempt> {
     let mut cdf = Vec::with_capacity(ACCOUNTS);
     let mut total = 0.0;
     for i in 0..ACCOUNTS {
@@ -68,18 +68,22 @@ pub fn zipf(tag: &str) -> Vec<LoginAttempt> {
             let i = cdf.partition_point(|&c| c <= u).min(ACCOUNTS - 1);
             let j = rng.next_u64() % IPS;
             LoginAttempt {
-                account: format!("user{i}@{tag}example.com"),
-                ip: format!("10.{}.{}.7", j / 256, j % 256),
+                account: if thread == 0 {
+                    format!("user{i}@example.com")
+                } else {
+                    format!("user{i}@t{thread}.example.com")
+                },
+                ip: format!("{}.{}.{}.7", 10 + thread, j / 256, j % 256),
             }
         })
         .collect()
 }
 
 /// Variant **hot**: one account from one IP, a brute force.
-pub fn hot(tag: &str) -> Vec<LoginAttempt> {
+pub fn hot() -> Vec<LoginAttempt> {
     vec![
         LoginAttempt {
-            account: format!("user0@{tag}example.com"),
+            account: "user0@example.com".into(),
             ip: "10.0.0.7".into(),
         };
         ATTEMPTS
@@ -89,6 +93,14 @@ pub fn hot(tag: &str) -> Vec<LoginAttempt> {
 /// A guard with the default policy and a 32 MiB table (1,048,576 keys).
 pub fn guard() -> Guard {
     Guard::new(Policy::default()).expect("default policy")
+}
+
+/// A guard with the default policy and room for `threads` times the keys.
+pub fn guard_for_threads(threads: usize) -> Guard {
+    let policy = Policy::builder()
+        .capacity(loginguard::DEFAULT_CAPACITY * threads)
+        .build();
+    Guard::new(policy.expect("valid capacity")).expect("default policy")
 }
 
 /// One attempt through loginguard's simple flow: `check`, then `record_failure`.

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use loginguard_benches::{
-    guard, hot, loginguard_attempt, loginguard_begin, zipf, Governor, LoginAttempt, ATTEMPTS,
+    guard, guard_for_threads, hot, loginguard_attempt, loginguard_begin, zipf, Governor,
+    LoginAttempt, ATTEMPTS,
 };
 
 /// Counts live heap bytes while `COUNTING` is on (off while timing).
@@ -122,7 +123,7 @@ fn main() {
     println!("login-failure workload: {ATTEMPTS} attempts, median of {runs} runs, ns per attempt (lower is better)\n");
     println!("| variant | loginguard check+record_failure | loginguard begin | governor (3 keyed limiters) | governor / loginguard |");
     println!("|---|---|---|---|---|");
-    for (variant, list) in [("zipf", zipf("")), ("hot", hot(""))] {
+    for (variant, list) in [("zipf", zipf(0)), ("hot", hot())] {
         let lg = ns_per_attempt(runs, guard, &list, loginguard_attempt);
         let begin = ns_per_attempt(runs, guard, &list, loginguard_begin);
         let gov = ns_per_attempt(runs, Governor::default, &list, Governor::attempt);
@@ -132,7 +133,7 @@ fn main() {
         );
     }
 
-    let list = zipf("");
+    let list = zipf(0);
     let lg_bytes = {
         let g = guard();
         let s = g.stats();
@@ -142,14 +143,19 @@ fn main() {
     println!("\nmemory per tracked key: loginguard {lg_bytes:.1} bytes (fixed at construction, 1,048,576 keys); governor {gov_bytes:.1} bytes (grows with keys: {} after zipf)",
         { let g = Governor::default(); list.iter().for_each(|a| { g.attempt(a); }); g.keys() });
 
-    println!("\nthreads on distinct keys (zipf lists with per-thread accounts), attempts per second (higher is better)\n");
+    println!("\nthreads on distinct keys (a zipf list per thread, its own accounts and networks; table capacity 1,048,576 keys per thread), check+record_failure attempts per second (higher is better)\n");
     println!("| threads | loginguard | speedup | governor | speedup |");
     println!("|---|---|---|---|---|");
     let max = threads.iter().copied().max().unwrap_or(1);
-    let lists: Vec<Vec<LoginAttempt>> = (0..max).map(|t| zipf(&format!("t{t}."))).collect();
+    let lists: Vec<Vec<LoginAttempt>> = (1..=max).map(zipf).collect();
     let mut base = None;
     for &t in &threads {
-        let lg = attempts_per_sec(runs.min(5), guard, &lists[..t], loginguard_attempt);
+        let lg = attempts_per_sec(
+            runs.min(5),
+            || guard_for_threads(t),
+            &lists[..t],
+            loginguard_attempt,
+        );
         let gov = attempts_per_sec(
             runs.min(5),
             Governor::default,
