@@ -96,7 +96,11 @@ test('events: challenge, lock, reset_required and resets, in order, before the c
   const g = new Guard({ policy: '[account]\nreset_after = 12', manualClock: true })
   const seen = []
   g.on('event', (e) => seen.push(e))
-  for (let i = 0; i < 12; i++) g.recordFailure(alice)
+  const decisions = []
+  for (let i = 0; i < 12; i++) decisions.push(g.recordFailure(alice))
+  // Decisions that come with events unpack as those without.
+  assert.deepEqual(decisions[3], { action: 'challenge', reason: 'account', retryAfterMs: null, failures: 4 })
+  assert.deepEqual(decisions[10], { action: 'deny', reason: 'account_ip', retryAfterMs: 60000, failures: 11 })
   assert.deepEqual(seen.map((e) => [e.kind, e.dimension, e.failures]), [
     ['challenge', 'account', 4],
     ['lock', 'account_ip', 11],
