@@ -244,6 +244,51 @@ unsafe fn read<'a>(
     } else {
         "a string"
     };
+    // Strings first: most arguments are strings, and this spares a `napi_typeof`.
+    let mut len = 0usize;
+    // SAFETY: writes at most `stack.len()` bytes, NUL included, into `stack`.
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            value,
+            stack.as_mut_ptr().cast(),
+            stack.len(),
+            &mut len,
+        )
+    };
+    if status == sys::Status::napi_ok {
+        let text: &[u8] = if len + 1 < stack.len() {
+            // SAFETY: Node wrote `len` bytes (and a NUL) at the start of `stack`.
+            unsafe { std::slice::from_raw_parts(stack.as_ptr().cast::<u8>(), len) }
+        } else {
+            // It may not have fitted: ask for the length, then copy it whole.
+            // SAFETY: a null buffer asks only for the length.
+            let status = unsafe {
+                sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len)
+            };
+            if status != sys::Status::napi_ok {
+                return Err(internal("napi_get_value_string_utf8"));
+            }
+            heap.resize(len + 1, 0);
+            // SAFETY: `heap` has room for `len` bytes and the NUL.
+            let status = unsafe {
+                sys::napi_get_value_string_utf8(
+                    env,
+                    value,
+                    heap.as_mut_ptr().cast(),
+                    heap.len(),
+                    &mut len,
+                )
+            };
+            if status != sys::Status::napi_ok {
+                return Err(internal("napi_get_value_string_utf8"));
+            }
+            &heap[..len]
+        };
+        return std::str::from_utf8(text)
+            .map(Arg::Text)
+            .map_err(|_| crate::error::new(Code::InvalidUtf8, format!("invalid utf-8 in {name}")));
+    }
     let mut ty = 0;
     // SAFETY: per this function's contract.
     if unsafe { sys::napi_typeof(env, value, &mut ty) } != sys::Status::napi_ok {
@@ -251,53 +296,6 @@ unsafe fn read<'a>(
     }
     match ty {
         sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(Arg::Absent),
-        sys::ValueType::napi_string => {
-            let mut len = 0usize;
-            // SAFETY: writes at most `stack.len()` bytes, NUL included, into `stack`.
-            let status = unsafe {
-                sys::napi_get_value_string_utf8(
-                    env,
-                    value,
-                    stack.as_mut_ptr().cast(),
-                    stack.len(),
-                    &mut len,
-                )
-            };
-            if status != sys::Status::napi_ok {
-                return Err(internal("napi_get_value_string_utf8"));
-            }
-            let text: &[u8] = if len + 1 < stack.len() {
-                // SAFETY: Node wrote `len` bytes (and a NUL) at the start of `stack`.
-                unsafe { std::slice::from_raw_parts(stack.as_ptr().cast::<u8>(), len) }
-            } else {
-                // It may not have fitted: ask for the length, then copy it whole.
-                // SAFETY: a null buffer asks only for the length.
-                let status = unsafe {
-                    sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len)
-                };
-                if status != sys::Status::napi_ok {
-                    return Err(internal("napi_get_value_string_utf8"));
-                }
-                heap.resize(len + 1, 0);
-                // SAFETY: `heap` has room for `len` bytes and the NUL.
-                let status = unsafe {
-                    sys::napi_get_value_string_utf8(
-                        env,
-                        value,
-                        heap.as_mut_ptr().cast(),
-                        heap.len(),
-                        &mut len,
-                    )
-                };
-                if status != sys::Status::napi_ok {
-                    return Err(internal("napi_get_value_string_utf8"));
-                }
-                &heap[..len]
-            };
-            std::str::from_utf8(text).map(Arg::Text).map_err(|_| {
-                crate::error::new(Code::InvalidUtf8, format!("invalid utf-8 in {name}"))
-            })
-        }
         sys::ValueType::napi_object if bytes_allowed => {
             let mut is_typed = false;
             // SAFETY: per this function's contract.
