@@ -16,7 +16,7 @@ use crate::counter::{Counter, Crossings, RuleMs, Verdict};
 use crate::decision::{Action, Decision, Dimension};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, Listener};
-use crate::fingerprint::{KeyHasher, SECRET_BYTES};
+use crate::fingerprint::KeyHasher;
 use crate::policy::Policy;
 use crate::stats::{Decisions, Stats};
 use crate::table::{SlotKey, Table, Updated, MAX_TIME};
@@ -125,14 +125,12 @@ impl Guard {
     /// A guard reading time from `clock` (a [`crate::ManualClock`] in tests).
     pub fn with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Result<Guard> {
         policy.validate()?;
-        let mut secret = [0u8; SECRET_BYTES];
-        getrandom::fill(&mut secret)
-            .map_err(|e| Error::Store(format!("no randomness for the hash secret: {e}")))?;
-        let hasher = KeyHasher::new(secret);
+        let store = crate::store::open(&policy.store, clock.now_ms())?;
+        let hasher = KeyHasher::new(store.secret);
         let rules = Dimension::ALL.map(|d| RuleMs::from(policy.rule(d)));
-        let table = Table::new(policy.store.capacity)?;
+        let table = Table::new(store.buckets);
         Ok(Guard {
-            epoch: clock.now_ms(),
+            epoch: store.epoch_ms,
             policy,
             rules,
             hasher,

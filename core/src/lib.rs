@@ -27,6 +27,7 @@ mod fingerprint;
 mod guard;
 mod policy;
 mod stats;
+mod store;
 mod table;
 
 pub use attempt::{Attempt, IpInput, MAX_ACCOUNT_BYTES, MAX_DEVICE_BYTES};

@@ -177,6 +177,9 @@ pub enum StoreKind {
     /// In this process, fixed capacity.
     #[default]
     Memory,
+    /// A memory-mapped file at `path`, shared by every process on the host
+    /// that opens it, and surviving restarts.
+    Shared,
 }
 
 /// The `[store]` table.
@@ -186,7 +189,7 @@ pub struct StoreConfig {
     pub kind: StoreKind,
     /// How many keys the table tracks (each dimension's key is one entry).
     pub capacity: usize,
-    /// The shared store's file (reserved for `kind = "shared"`).
+    /// The shared store's file (`kind = "shared"` only).
     pub path: Option<PathBuf>,
 }
 
@@ -300,11 +303,20 @@ impl Policy {
                 format!("must be at most {MAX_CAPACITY}"),
             ));
         }
-        if self.store.path.is_some() {
-            return Err(Error::policy(
-                "store.path",
-                "only the shared store has a path, and this store is `memory`",
-            ));
+        match (&self.store.kind, &self.store.path) {
+            (StoreKind::Memory, Some(_)) => {
+                return Err(Error::policy(
+                    "store.path",
+                    "only the shared store has a path, and this store is `memory`",
+                ))
+            }
+            (StoreKind::Shared, None) => {
+                return Err(Error::policy("store.path", "the shared store needs a path"))
+            }
+            (StoreKind::Shared, Some(p)) if p.as_os_str().is_empty() => {
+                return Err(Error::policy("store.path", "must not be empty"))
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -464,7 +476,8 @@ fn parse_store(table: &Table) -> Result<StoreConfig> {
         match key.as_str() {
             "kind" => match as_str(&field, value)? {
                 "memory" => store.kind = StoreKind::Memory,
-                "shared" | "redis" => {
+                "shared" => store.kind = StoreKind::Shared,
+                "redis" => {
                     return Err(Error::policy(
                         field,
                         format!(

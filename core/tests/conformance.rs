@@ -78,7 +78,7 @@ fn render(result: Result<Decision, loginguard::Error>) -> String {
     }
 }
 
-fn run_case(path: &Path) -> Result<(), String> {
+fn run_case(path: &Path, store: Option<&Path>) -> Result<(), String> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut policy_lines = Vec::new();
     let mut guard: Option<(Guard, Arc<ManualClock>)> = None;
@@ -94,7 +94,12 @@ fn run_case(path: &Path) -> Result<(), String> {
             continue;
         }
         let (g, clock) = guard.get_or_insert_with(|| {
-            let policy = Policy::from_toml(&policy_lines.join("\n")).expect("case policy");
+            let mut policy = Policy::from_toml(&policy_lines.join("\n")).expect("case policy");
+            if let Some(file) = store {
+                policy.store.kind = loginguard::StoreKind::Shared;
+                policy.store.path = Some(file.to_path_buf());
+                policy.store.capacity = 1 << 16;
+            }
             let clock = Arc::new(ManualClock::new());
             (Guard::with_clock(policy, clock.clone()).unwrap(), clock)
         });
@@ -171,8 +176,7 @@ fn run_case(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn every_conformance_case_passes() {
+fn cases() -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -181,12 +185,41 @@ fn every_conformance_case_passes() {
         .collect();
     paths.sort();
     assert!(paths.len() >= 38, "conformance cases missing");
-    let failures: Vec<String> = paths.iter().filter_map(|p| run_case(p).err()).collect();
+    paths
+}
+
+fn report(failures: Vec<String>, total: usize) {
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",
         failures.len(),
-        paths.len(),
+        total,
         failures.join("\n")
     );
+}
+
+#[test]
+fn every_conformance_case_passes() {
+    let paths = cases();
+    let failures = paths
+        .iter()
+        .filter_map(|p| run_case(p, None).err())
+        .collect();
+    report(failures, paths.len());
+}
+
+#[test]
+fn every_conformance_case_passes_on_the_shared_store() {
+    let dir = std::env::temp_dir().join(format!("loginguard-conformance-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let paths = cases();
+    let failures = paths
+        .iter()
+        .filter_map(|p| {
+            let file = dir.join(p.file_stem().unwrap()).with_extension("store");
+            run_case(p, Some(&file)).err()
+        })
+        .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    report(failures, paths.len());
 }

@@ -5,25 +5,23 @@
 
 mod slot;
 
-use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
-use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
-use portable_atomic::{AtomicU128, AtomicU64};
+use portable_atomic::AtomicU64;
 
 use crate::counter::{Counter, RuleMs};
 use crate::decision::Dimension;
-use crate::error::{Error, Result};
+use crate::store::Region;
 pub(crate) use slot::MAX_TIME;
 use slot::{fresh, pack, tag_of, unpack, Slot, TAG_BITS};
 
-const BUCKET_SLOTS: usize = 8;
-const HUGE_PAGE: usize = 2 << 20;
+pub(crate) const BUCKET_SLOTS: usize = 8;
 
-/// Eight slots, 256 bytes, on cache-line boundaries.
+/// Eight slots, 256 bytes, on cache-line boundaries. All-zero bytes are a
+/// valid bucket: every slot empty.
 #[repr(C, align(64))]
 #[derive(Debug, Default)]
-struct Bucket {
+pub(crate) struct Bucket {
     slots: [Slot; BUCKET_SLOTS],
 }
 
@@ -56,90 +54,19 @@ pub(crate) struct TableStats {
     pub(crate) refused_inserts: AtomicU64,
 }
 
-/// The table's memory: `len` buckets allocated with `layout`.
-#[derive(Debug)]
-struct Buckets {
-    ptr: NonNull<Bucket>,
-    len: usize,
-    layout: Layout,
-}
-
-// SAFETY: buckets are plain atomics, shared and mutated only through them.
-unsafe impl Send for Buckets {}
-// SAFETY: as above.
-unsafe impl Sync for Buckets {}
-
-impl std::ops::Deref for Buckets {
-    type Target = [Bucket];
-    fn deref(&self) -> &[Bucket] {
-        // SAFETY: `ptr` holds `len` initialized buckets for as long as `self` lives.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-impl Drop for Buckets {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `Table::new` with exactly this layout.
-        unsafe { dealloc(self.ptr.as_ptr().cast(), self.layout) }
-    }
-}
-
 #[derive(Debug)]
 pub(crate) struct Table {
-    buckets: Buckets,
+    buckets: Region,
     pub(crate) stats: TableStats,
 }
 
 impl Table {
-    /// A table for at least `capacity` keys: `ceil(capacity / 8)` buckets.
-    pub(crate) fn new(capacity: usize) -> Result<Table> {
-        if !AtomicU128::is_lock_free() {
-            return Err(Error::Store(
-                "this CPU has no lock-free 16-byte compare-and-swap; loginguard refuses to fall back to locks".into(),
-            ));
-        }
-        let n = capacity.div_ceil(BUCKET_SLOTS).max(1);
-        let bytes = n * std::mem::size_of::<Bucket>();
-        // Tables of 2 MiB and more are aligned to huge pages, so that each
-        // probe costs one TLB entry per 2 MiB rather than per 4 KiB.
-        let align = if bytes >= HUGE_PAGE {
-            HUGE_PAGE
-        } else {
-            std::mem::align_of::<Bucket>()
-        };
-        let layout = Layout::array::<Bucket>(n)
-            .and_then(|l| l.align_to(align))
-            .map_err(|_| Error::Store(format!("capacity {capacity} is too large")))?;
-        // SAFETY: the layout is non-zero-sized and the pointer is checked.
-        let ptr = unsafe { alloc(layout) };
-        let Some(ptr) = NonNull::new(ptr) else {
-            handle_alloc_error(layout)
-        };
-        if align == HUGE_PAGE {
-            // SAFETY: advice on memory this table owns; without transparent
-            // huge pages it changes nothing.
-            let _ = unsafe {
-                rustix::mm::madvise(
-                    ptr.as_ptr().cast(),
-                    bytes,
-                    rustix::mm::Advice::LinuxHugepage,
-                )
-            };
-        }
-        let ptr = ptr.cast::<Bucket>();
-        // SAFETY: `ptr` holds `n` buckets; an all-zero Bucket is valid (atomics
-        // holding 0: every slot empty). Written, not calloc'ed: the memory is
-        // committed now, so first inserts never pay for page faults under load.
-        unsafe { ptr.as_ptr().write_bytes(0, n) };
-        let buckets = Buckets {
-            ptr,
-            len: n,
-            layout,
-        };
-        Ok(Table {
+    /// A table over `buckets` (zeroed memory, or a store's existing counters).
+    pub(crate) fn new(buckets: Region) -> Table {
+        Table {
             buckets,
             stats: TableStats::default(),
-        })
+        }
     }
 
     /// Slots in the table (at least the capacity asked for).
@@ -168,19 +95,7 @@ impl Table {
     /// dimensions then miss the cache in parallel rather than one by one.
     #[inline]
     pub(crate) fn prefetch(&self, key: &SlotKey) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let p = std::ptr::from_ref(&self.buckets[key.bucket]).cast::<i8>();
-            // SAFETY: prefetching is a hint; it never faults and reads no data.
-            #[allow(unused_unsafe)]
-            unsafe {
-                _mm_prefetch(p, _MM_HINT_T0);
-                _mm_prefetch(p.add(128), _MM_HINT_T0);
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = key;
+        self.buckets.prefetch(key.bucket);
     }
 
     fn find(&self, key: &SlotKey) -> Option<&Slot> {

@@ -1,0 +1,97 @@
+//! Where the counters live. Every store hands the table the same thing: a
+//! slice of buckets of plain atomics. `memory` allocates it in the process;
+//! `shared` maps it from a file that every worker process on the host opens.
+//!
+//! This module holds the crate's unsafe code: raw allocation, the mapping of
+//! a file, and the CPU prefetch hint.
+
+mod memory;
+mod shared;
+
+use std::ops::Deref;
+
+use portable_atomic::AtomicU128;
+
+use crate::error::{Error, Result};
+use crate::fingerprint::SECRET_BYTES;
+use crate::policy::{StoreConfig, StoreKind};
+use crate::table::{Bucket, BUCKET_SLOTS};
+
+/// Buckets that hold `capacity` keys.
+pub(crate) fn buckets_for(capacity: usize) -> usize {
+    capacity.div_ceil(BUCKET_SLOTS).max(1)
+}
+
+/// An opened store: its buckets, the hash secret its fingerprints use, and
+/// the clock time its slot times count from.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) buckets: Region,
+    pub(crate) secret: [u8; SECRET_BYTES],
+    pub(crate) epoch_ms: u64,
+}
+
+/// Opens the store the policy names. `now_ms` is the guard clock's time,
+/// which a new store counts from.
+pub(crate) fn open(config: &StoreConfig, now_ms: u64) -> Result<Opened> {
+    if !AtomicU128::is_lock_free() {
+        return Err(Error::Store(
+            "this CPU has no lock-free 16-byte compare-and-swap; loginguard refuses to fall back to locks".into(),
+        ));
+    }
+    match &config.kind {
+        StoreKind::Memory => Ok(Opened {
+            buckets: Region::Heap(memory::Heap::zeroed(buckets_for(config.capacity))?),
+            secret: fresh_secret()?,
+            epoch_ms: now_ms,
+        }),
+        StoreKind::Shared => match &config.path {
+            Some(path) => shared::open(path, config.capacity, now_ms),
+            None => Err(Error::policy("store.path", "the shared store needs a path")),
+        },
+    }
+}
+
+pub(crate) fn fresh_secret() -> Result<[u8; SECRET_BYTES]> {
+    let mut secret = [0u8; SECRET_BYTES];
+    getrandom::fill(&mut secret)
+        .map_err(|e| Error::Store(format!("no randomness for the hash secret: {e}")))?;
+    Ok(secret)
+}
+
+/// The table's buckets, wherever they live.
+#[derive(Debug)]
+pub(crate) enum Region {
+    Heap(memory::Heap),
+    Mapped(shared::Mapped),
+}
+
+impl Deref for Region {
+    type Target = [Bucket];
+    fn deref(&self) -> &[Bucket] {
+        match self {
+            Region::Heap(h) => h,
+            Region::Mapped(m) => m,
+        }
+    }
+}
+
+impl Region {
+    /// Hints the CPU to fetch a bucket (both of its cache-line pairs).
+    #[inline]
+    pub(crate) fn prefetch(&self, bucket: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let p = std::ptr::from_ref(&self[bucket]).cast::<i8>();
+            // SAFETY: a prefetch is a hint; it never faults and reads nothing.
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch(p, _MM_HINT_T0);
+                _mm_prefetch(p.wrapping_add(128), _MM_HINT_T0);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = bucket;
+    }
+}
