@@ -3,7 +3,7 @@
 use loginguard::{Action, Reason};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyString, PyTuple};
 
 const TYPES: &str = "loginguard._types";
 
@@ -262,17 +262,18 @@ impl From<&loginguard::Event<'_>> for Event {
 
 #[pymethods]
 impl Event {
-    fn __repr__(&self) -> String {
-        format!(
-            "Event(kind='{}', dimension={}, account={}, ip={}, failures={}, lock_until_ms={})",
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let account = match &self.account {
+            Some(a) => PyString::new(py, a).repr()?.to_string(),
+            None => "None".to_owned(),
+        };
+        Ok(format!(
+            "Event(kind='{}', dimension={}, account={account}, ip={}, failures={}, lock_until_ms={})",
             self.kind,
             opt_repr(self.dimension, true),
-            self.account
-                .as_deref()
-                .map_or_else(|| "None".to_owned(), |a| format!("{a:?}")),
             opt_repr(self.ip.as_deref(), true),
             self.failures,
             opt_repr(self.lock_until_ms, false)
-        )
+        ))
     }
 }

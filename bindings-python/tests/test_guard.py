@@ -356,7 +356,10 @@ def test_events(guard: Guard) -> None:
     assert events[3].ip == "203.0.113.7"
     with pytest.raises(AttributeError):
         lock.kind = "x"  # type: ignore[misc]
-    assert "kind='lock'" in repr(lock)
+    assert repr(lock) == (
+        "Event(kind='lock', dimension='account_ip', account='Alice', ip='203.0.113.7', "
+        "failures=11, lock_until_ms=60000)"
+    )
     guard.on_event(None)
     guard.reset_account("alice")
     assert len(events) == 4
