@@ -12,10 +12,10 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** The engine. Use `Guard` from `require('loginguard')`, which wraps this class. */
 export declare class NativeGuard {
   /**
-   * `policy`: policy TOML text (`null` for the defaults); `manualClock`: a clock at 0 ms
-   * moved only by `advanceMs`.
+   * `policy`: policy TOML text, or an object shaped like the policy file (`null` for
+   * the defaults); `manualClock`: a clock at 0 ms moved only by `advanceMs`.
    */
-  constructor(policy?: string | null, manualClock?: boolean | null)
+  constructor(policy?: string | object | null, manualClock?: boolean | null)
   /** A guard enforcing the policy file at `path`. */
   static fromPolicyFile(path: string, manualClock?: boolean | null): NativeGuard
   /**

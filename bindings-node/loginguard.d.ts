@@ -65,9 +65,40 @@ export interface SuccessAttempt extends Attempt {
   afterBegin?: boolean | null
 }
 
+/** A duration with its unit: `'500ms'`, `'30s'`, `'15m'`, `'24h'`, `'7d'`. */
+export type Duration = `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`
+
+/** One dimension's rule, as in a policy file's `[account]` table. `false` turns a threshold off. */
+export interface RuleObject {
+  enabled?: boolean
+  forget_after?: Duration
+  forgive_every?: Duration | false
+  challenge_after?: number | false
+  lock_after?: number | false
+  lock_for?: Duration
+  lock_growth?: number
+  lock_max?: Duration
+  reset_after?: number | false
+  reset_on_success?: boolean
+}
+
+/** A policy built in code: the policy file's shape, field for field. Left out: the default. */
+export interface PolicyObject {
+  account_normalize?: 'fold' | 'exact'
+  ipv4_prefix?: number
+  ipv6_prefix?: number
+  allow_cidrs?: string[]
+  deny_cidrs?: string[]
+  account?: RuleObject
+  account_ip?: RuleObject
+  ip?: RuleObject
+  device?: RuleObject
+  store?: { kind?: 'memory' | 'shared' | 'redis'; capacity?: number; path?: string; url?: string; on_error?: 'allow' | 'deny' | 'local' }
+}
+
 export interface GuardOptions {
-  /** Policy TOML text (the same format as a policy file); the defaults when absent. */
-  policy?: string | null
+  /** The policy: TOML text (the policy-file format) or a {@link PolicyObject}; the defaults when absent. */
+  policy?: string | PolicyObject | null
   /** Read time from a manual clock at 0 ms, moved only by `advanceMs` (for tests). */
   manualClock?: boolean | null
 }

@@ -236,3 +236,23 @@ test('the README quickstart runs and logs alice in after a CAPTCHA', () => {
   assert.deepEqual(lines.slice(0, 5), ['wrong password', 'wrong password', 'wrong password', 'event: challenge account 4', 'wrong password'])
   assert.ok(lines.includes('logged in'))
 })
+
+test('a policy built in code as an object is the same as its TOML', () => {
+  const policy = {
+    deny_cidrs: ['192.0.2.0/24'],
+    account: { challenge_after: 1, reset_after: false },
+    account_ip: { lock_after: 2, lock_for: '30s', lock_growth: 1.5 },
+  }
+  const g = new Guard({ policy, manualClock: true })
+  const a = { account: 'frank', ip: '198.51.100.4' }
+  assert.equal(g.recordFailure(a).action, 'allow')
+  assert.equal(g.recordFailure(a).action, 'challenge')
+  assert.deepEqual(g.recordFailure(a), { action: 'deny', reason: 'account_ip', retryAfterMs: 30000, failures: 3 })
+  assert.equal(g.check({ account: 'frank', ip: '192.0.2.1' }).reason, 'denylist')
+  assert.throws(
+    () => new Guard({ policy: { account_ip: { lock_for: '5' } } }),
+    (err) => err.code === 'ERR_LOGINGUARD_POLICY' && err.message.includes('account_ip.lock_for'),
+  )
+  assert.throws(() => new Guard({ policy: { colour: 'blue' } }), { code: 'ERR_LOGINGUARD_POLICY', message: /colour/ })
+  assert.throws(() => new Guard({ policy: { account: { challenge_after: null } } }), { code: 'ERR_LOGINGUARD_POLICY' })
+})

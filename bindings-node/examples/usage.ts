@@ -1,9 +1,23 @@
 // Type-checked by `tsc --noEmit` in `make test-node`: the public types as an application uses them.
 import express from 'express'
-import { Guard, letsPasswordBeChecked, type Decision, type GuardEvent, type LoginGuardError } from 'loginguard'
+import {
+  Guard,
+  letsPasswordBeChecked,
+  type Decision,
+  type GuardEvent,
+  type LoginGuardError,
+  type PolicyObject,
+} from 'loginguard'
 import loginguard from 'loginguard/express'
 
 const guard = new Guard({ policy: '[account]\nchallenge_after = 3\n' })
+const strict: PolicyObject = {
+  deny_cidrs: ['192.0.2.0/24'],
+  account: { challenge_after: 2, reset_after: false },
+  account_ip: { lock_after: 5, lock_for: '30s', lock_max: '1h' },
+}
+const strictGuard = new Guard({ policy: strict, manualClock: true })
+strictGuard.advanceMs(1000)
 
 guard.on('event', (event: GuardEvent) => {
   if (event.kind === 'lock') console.log(`locked ${event.dimension} until ${event.lockUntilMs}`)

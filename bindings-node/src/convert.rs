@@ -71,6 +71,32 @@ pub fn text_or_bytes<'env>(value: Unknown<'env>, name: &str) -> Result<Option<Te
         })
 }
 
+/// Policy TOML text from `policy`: the text itself, or an object shaped like
+/// the file (`{ account: { challenge_after: 5 }, deny_cidrs: [...] }`) written out
+/// as TOML, so both go through the same parser and the same field-named errors.
+pub fn policy_text(value: Unknown<'_>) -> Result<Option<String>> {
+    if is_absent(&value)? {
+        return Ok(None);
+    }
+    match value.get_type().ok() {
+        Some(ValueType::String) => text(value, "policy"),
+        Some(ValueType::Object) => {
+            let json = serde_json::Value::from_unknown(value)
+                .map_err(|e| error::from_napi(e, Code::Policy, "policy"))?;
+            let table = toml::Table::try_from(json).map_err(|e| {
+                error::new(Code::Policy, format!("policy error in `(object)`: {e}"))
+            })?;
+            toml::to_string(&table)
+                .map(Some)
+                .map_err(|e| error::new(Code::Policy, format!("policy error in `(object)`: {e}")))
+        }
+        _ => Err(error::new(
+            Code::Type,
+            "policy must be TOML text or an object shaped like the policy file",
+        )),
+    }
+}
+
 /// An attempt's fields as JS handed them over.
 #[derive(Debug)]
 pub struct AttemptArgs<'env> {

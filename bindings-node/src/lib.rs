@@ -72,15 +72,15 @@ fn flag(value: Unknown<'_>, name: &str) -> Result<bool> {
 
 #[napi]
 impl NativeGuard {
-    /// `policy`: policy TOML text (`null` for the defaults); `manualClock`: a clock at 0 ms
-    /// moved only by `advanceMs`.
+    /// `policy`: policy TOML text, or an object shaped like the policy file (`null` for
+    /// the defaults); `manualClock`: a clock at 0 ms moved only by `advanceMs`.
     #[napi(
         constructor,
         catch_unwind,
-        ts_args_type = "policy?: string | null, manualClock?: boolean | null"
+        ts_args_type = "policy?: string | object | null, manualClock?: boolean | null"
     )]
     pub fn new(policy: Unknown<'_>, manual_clock: Unknown<'_>) -> Result<Self> {
-        let policy = match convert::text(policy, "policy")? {
+        let policy = match convert::policy_text(policy)? {
             Some(toml) => error::core(|| Policy::from_toml(&toml))?,
             None => Policy::default(),
         };
