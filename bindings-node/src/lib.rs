@@ -214,6 +214,10 @@ impl NativeGuard {
                 });
             } else {
                 core.guard.clear_listener();
+                core.pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clear();
             }
             Ok(())
         })?;
