@@ -321,3 +321,23 @@ def test_denylist_answers_403(settings: Any) -> None:
     assert r.status_code == 403
     assert "Retry-After" not in r
     assert "from your network are blocked" in r.text
+
+
+def test_system_checks(settings: Any) -> None:
+    from django.core import checks
+
+    assert [m.id for m in checks.run_checks() if m.id.startswith("loginguard")] == []
+    settings.LOGINGUARD = {"MANUAL_CLOCK": True}
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "loginguard" not in m]
+    ids = sorted(m.id for m in checks.run_checks() if m.id.startswith("loginguard"))
+    assert ids == ["loginguard.E001", "loginguard.W001"]
+
+
+def test_middleware_needs_the_app(settings: Any) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from loginguard.django.middleware import LoginGuardMiddleware
+
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "loginguard.django"]
+    with pytest.raises(ImproperlyConfigured):
+        LoginGuardMiddleware(lambda request: None)  # type: ignore[arg-type,return-value]

@@ -11,6 +11,6 @@ class LoginGuardConfig(AppConfig):
     verbose_name = "loginguard"
 
     def ready(self) -> None:
-        from loginguard.django import signals
+        from loginguard.django import checks, signals  # noqa: F401 (checks registers itself)
 
         signals.connect()

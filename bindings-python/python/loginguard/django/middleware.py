@@ -8,8 +8,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import LoginView, PasswordResetConfirmView
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.template.loader import render_to_string
@@ -92,6 +94,11 @@ def refusal(request: HttpRequest, decision: Decision, account: str) -> HttpRespo
 
 class LoginGuardMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        if not apps.is_installed("loginguard.django"):
+            # Without the app, Django's user_logged_in signal would never reach the guard.
+            raise ImproperlyConfigured(
+                "LoginGuardMiddleware needs 'loginguard.django' in INSTALLED_APPS"
+            )
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
