@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use loginguard_benches::{
-    guard, hot, loginguard_attempt, loginguard_begin, zipf, Governor, LoginAttempt, ATTEMPTS,
+    guard, hot, loginguard_attempt, loginguard_begin, shared_guard, zipf, Governor, LoginAttempt,
+    ATTEMPTS,
 };
 
 fn run<E>(
@@ -35,6 +36,9 @@ fn single_thread(c: &mut Criterion) {
         g.sample_size(10);
         g.bench_function("loginguard check+record_failure", |b| {
             b.iter_custom(|n| run(n, guard, &list, loginguard_attempt))
+        });
+        g.bench_function("loginguard shared store check+record_failure", |b| {
+            b.iter_custom(|n| run(n, shared_guard, &list, loginguard_attempt))
         });
         g.bench_function("loginguard begin", |b| {
             b.iter_custom(|n| run(n, guard, &list, loginguard_begin))

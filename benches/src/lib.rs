@@ -95,6 +95,22 @@ pub fn guard() -> Guard {
     Guard::new(Policy::default()).expect("default policy")
 }
 
+/// A guard with the default policy on a `shared` store: a new file in the
+/// temporary directory, removed again when the guard has been built (the
+/// mapping stays valid).
+pub fn shared_guard() -> Guard {
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path =
+        std::env::temp_dir().join(format!("loginguard-bench-{}-{n}.store", std::process::id()));
+    let mut policy = Policy::default();
+    policy.store.kind = loginguard::StoreKind::Shared;
+    policy.store.path = Some(path.clone());
+    let guard = Guard::new(policy).expect("shared store");
+    let _ = std::fs::remove_file(&path);
+    guard
+}
+
 /// A guard with the default policy and room for `threads` times the keys.
 pub fn guard_for_threads(threads: usize) -> Guard {
     let policy = Policy::builder()

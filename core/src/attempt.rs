@@ -117,27 +117,36 @@ fn canonical(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// The network an address belongs to, as key bytes: family, prefix, masked address.
-pub(crate) fn network_bytes(addr: IpAddr, v4_prefix: u8, v6_prefix: u8) -> ([u8; 18], usize) {
-    let mut out = [0u8; 18];
+/// The network an address belongs to: the address masked to its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Network {
+    /// Family (4 or 6) in the low byte, prefix length in the next.
+    pub(crate) kind: u64,
+    /// The masked address, high and low 64 bits (IPv4 in the low word).
+    pub(crate) hi: u64,
+    pub(crate) lo: u64,
+}
+
+pub(crate) fn network_of(addr: IpAddr, v4_prefix: u8, v6_prefix: u8) -> Network {
     match addr {
         IpAddr::V4(a) => {
-            let bits = u32::from(a);
             let mask = u32::MAX.checked_shl(32 - u32::from(v4_prefix)).unwrap_or(0);
-            out[0] = 4;
-            out[1] = v4_prefix;
-            out[2..6].copy_from_slice(&(bits & mask).to_be_bytes());
-            (out, 6)
+            Network {
+                kind: 4 | u64::from(v4_prefix) << 8,
+                hi: 0,
+                lo: u64::from(u32::from(a) & mask),
+            }
         }
         IpAddr::V6(a) => {
-            let bits = u128::from(a);
             let mask = u128::MAX
                 .checked_shl(128 - u32::from(v6_prefix))
                 .unwrap_or(0);
-            out[0] = 6;
-            out[1] = v6_prefix;
-            out[2..18].copy_from_slice(&(bits & mask).to_be_bytes());
-            (out, 18)
+            let bits = u128::from(a) & mask;
+            Network {
+                kind: 6 | u64::from(v6_prefix) << 8,
+                hi: (bits >> 64) as u64,
+                lo: bits as u64,
+            }
         }
     }
 }
@@ -157,17 +166,12 @@ mod tests {
 
     #[test]
     fn networks_mask_to_prefix() {
-        let a = network_bytes("2001:db8::1".parse().unwrap(), 32, 64);
-        let b = network_bytes("2001:db8::ffff:1".parse().unwrap(), 32, 64);
-        let c = network_bytes("2001:db8:0:1::1".parse().unwrap(), 32, 64);
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        let d = network_bytes("10.1.2.3".parse().unwrap(), 24, 64);
-        let e = network_bytes("10.1.2.200".parse().unwrap(), 24, 64);
-        assert_eq!(d, e);
-        assert_eq!(
-            network_bytes("10.1.2.3".parse().unwrap(), 0, 64).0[2..6],
-            [0; 4]
-        );
+        let net = |a: &str, v4, v6| network_of(a.parse().unwrap(), v4, v6);
+        assert_eq!(net("2001:db8::1", 32, 64), net("2001:db8::ffff:1", 32, 64));
+        assert_ne!(net("2001:db8::1", 32, 64), net("2001:db8:0:1::1", 32, 64));
+        assert_eq!(net("10.1.2.3", 24, 64), net("10.1.2.200", 24, 64));
+        assert_ne!(net("10.1.2.3", 24, 64), net("10.1.3.3", 24, 64));
+        assert_eq!(net("10.1.2.3", 0, 64).lo, 0);
+        assert_ne!(net("10.1.2.3", 32, 64), net("10.1.2.3", 24, 64));
     }
 }

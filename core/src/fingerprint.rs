@@ -5,16 +5,22 @@
 //! random secret keeps an attacker from choosing keys that collide. Only
 //! fingerprints are stored, never names or addresses.
 //!
-//! Definition (version 1), with `H(x) = XXH3_64bits_withSecret(x, secret)`:
+//! Definition (version 1), with `H(x) = XXH3_64bits_withSecret(x, secret)`
+//! and every key built from little-endian 64-bit words (`w(..)`):
 //! - account digest `A = H(normalized account bytes)`;
-//! - `account` key: `H(le64(A) ‖ "a")`; `account_ip`: `H(le64(A) ‖ "i" ‖ net)`;
-//!   `device`: `H(le64(A) ‖ "d" ‖ device id)`; `ip`: `H(0xfe ‖ net)`, where
-//!   `net` is family (4 or 6), prefix length and the masked address bytes.
+//! - `account` key: `H(w(A, 1))`;
+//! - `account_ip` key: `H(w(A, 2 | kind << 8, hi, lo))`;
+//! - `device` key: `H(w(A, 3, H(device id)))`;
+//! - `ip` key: `H(w(0xfe, kind, hi, lo))`;
+//!
+//! where the network's `kind` is its family (4 or 6) plus its prefix length
+//! shifted left by 8, and `hi`, `lo` are its masked address (IPv4 in `lo`).
+//! Whole words keep the hash's reads aligned with the writes that built them.
 
 use unicode_normalization::UnicodeNormalization;
 use xxhash_rust::xxh3::{xxh3_64_with_secret, Xxh3};
 
-use crate::attempt::MAX_DEVICE_BYTES;
+use crate::attempt::Network;
 use crate::policy::AccountNormalize;
 
 /// Bytes of secret.
@@ -97,30 +103,32 @@ impl KeyHasher {
         Some(h.digest())
     }
 
-    /// A key derived from an account digest: `H(le64(account) ‖ tag ‖ extra)`.
-    pub(crate) fn derived(&self, account: u64, tag: u8, extra: &[u8]) -> u64 {
-        if extra.len() <= 18 {
-            self.derived_in::<{ 9 + 18 }>(account, tag, extra)
-        } else {
-            self.derived_in::<{ 9 + MAX_DEVICE_BYTES }>(account, tag, extra)
+    fn words<const N: usize>(&self, words: [u64; N]) -> u64 {
+        let mut buf = [0u8; 32];
+        for (chunk, w) in buf.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&w.to_le_bytes());
         }
+        self.hash(&buf[..N * 8])
     }
 
-    fn derived_in<const N: usize>(&self, account: u64, tag: u8, extra: &[u8]) -> u64 {
-        let mut buf = [0u8; N];
-        let extra = &extra[..extra.len().min(N - 9)];
-        buf[..8].copy_from_slice(&account.to_le_bytes());
-        buf[8] = tag;
-        buf[9..9 + extra.len()].copy_from_slice(extra);
-        self.hash(&buf[..9 + extra.len()])
+    /// The `account` key of an account digest.
+    pub(crate) fn account_key(&self, account: u64) -> u64 {
+        self.words([account, 1])
     }
 
-    /// A network's key: `H(0xfe ‖ net)`.
-    pub(crate) fn network(&self, net: &[u8]) -> u64 {
-        let mut buf = [0u8; 1 + 18];
-        buf[0] = 0xfe;
-        buf[1..1 + net.len()].copy_from_slice(net);
-        self.hash(&buf[..1 + net.len()])
+    /// The `account_ip` key.
+    pub(crate) fn account_ip_key(&self, account: u64, net: &Network) -> u64 {
+        self.words([account, 2 | net.kind << 8, net.hi, net.lo])
+    }
+
+    /// The `device` key.
+    pub(crate) fn device_key(&self, account: u64, device: &[u8]) -> u64 {
+        self.words([account, 3, self.hash(device)])
+    }
+
+    /// The `ip` key.
+    pub(crate) fn ip_key(&self, net: &Network) -> u64 {
+        self.words([0xfe, net.kind, net.hi, net.lo])
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::attempt::{
-    network_bytes, parse_ip, Attempt, IpInput, MAX_ACCOUNT_BYTES, MAX_DEVICE_BYTES,
+    network_of, parse_ip, Attempt, IpInput, Network, MAX_ACCOUNT_BYTES, MAX_DEVICE_BYTES,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::counter::{Counter, Crossings, RuleMs, Verdict};
@@ -78,6 +78,13 @@ struct Keys<'a> {
 }
 
 impl Keys<'_> {
+    const NONE: Keys<'static> = Keys {
+        slots: [None; 4],
+        denied: false,
+        account: None,
+        ip: None,
+    };
+
     fn governing(&self) -> impl Iterator<Item = (usize, &SlotKey)> {
         self.slots
             .iter()
@@ -154,7 +161,8 @@ impl Guard {
 
     /// The pre-authentication decision. Changes no counter.
     pub fn check(&self, attempt: &Attempt<'_>) -> Result<Decision> {
-        let keys = self.keys(attempt)?;
+        let mut keys = Keys::NONE;
+        self.keys(attempt, &mut keys)?;
         let decision = self.check_keys(&keys, self.table_now());
         self.decisions.count(decision.action);
         Ok(decision)
@@ -198,7 +206,8 @@ impl Guard {
     /// assert_eq!(guard.check(&attempt).unwrap().failures, 0);
     /// ```
     pub fn begin(&self, attempt: &Attempt<'_>, challenge_passed: bool) -> Result<Decision> {
-        let keys = self.keys(attempt)?;
+        let mut keys = Keys::NONE;
+        self.keys(attempt, &mut keys)?;
         if keys.denied {
             self.decisions.count(Action::Deny);
             return Ok(Decision::denylisted());
@@ -259,7 +268,8 @@ impl Guard {
     /// this call's own update left them, give: when N threads record failures
     /// on one key at one instant, they see `failures` 1..=N exactly.
     pub fn record_failure(&self, attempt: &Attempt<'_>) -> Result<Decision> {
-        let keys = self.keys(attempt)?;
+        let mut keys = Keys::NONE;
+        self.keys(attempt, &mut keys)?;
         if keys.denied {
             self.decisions.count(Action::Deny);
             return Ok(Decision::denylisted());
@@ -296,7 +306,8 @@ impl Guard {
     /// `reset_on_success`; with `after_begin`, also takes back the failure that
     /// [`Guard::begin`] recorded in advance on the others.
     pub fn record_success(&self, attempt: &Attempt<'_>, after_begin: bool) -> Result<()> {
-        let keys = self.keys(attempt)?;
+        let mut keys = Keys::NONE;
+        self.keys(attempt, &mut keys)?;
         if keys.denied {
             return Ok(());
         }
@@ -344,7 +355,7 @@ impl Guard {
     /// Clears that network's `ip` counter.
     pub fn reset_ip<'a>(&self, ip: impl Into<IpInput<'a>>) -> Result<()> {
         let addr = parse_ip(Some(ip.into()))?.ok_or(Error::MissingKey)?;
-        let key = self.ip_key(addr);
+        let key = self.ip_key(&self.network(addr));
         self.table.clear(&key);
         self.emit(&Event {
             kind: EventKind::ResetIp,
@@ -359,7 +370,8 @@ impl Guard {
 
     /// Every governing dimension's state, for support staff. Changes nothing.
     pub fn inspect(&self, attempt: &Attempt<'_>) -> Result<Inspection> {
-        let keys = self.keys_ignoring_denylist(attempt)?;
+        let mut keys = Keys::NONE;
+        self.keys_ignoring_denylist(attempt, &mut keys)?;
         let now = self.table_now();
         let dimensions = keys
             .governing()
@@ -518,24 +530,30 @@ impl Guard {
     /// The account key's fingerprint, which also marks the account's other
     /// keys as its own (for `reset_account`).
     fn owner(&self, account: u64) -> u64 {
-        self.hasher.derived(account, b'a', &[]) | 1
+        self.hasher.account_key(account) | 1
     }
 
-    fn ip_key(&self, addr: IpAddr) -> SlotKey {
-        let (net, len) = network_bytes(addr, self.policy.ipv4_prefix, self.policy.ipv6_prefix);
-        self.table
-            .key(self.hasher.network(&net[..len]), Dimension::Ip, 0)
+    fn network(&self, addr: IpAddr) -> Network {
+        network_of(addr, self.policy.ipv4_prefix, self.policy.ipv6_prefix)
     }
 
-    fn keys<'a>(&self, attempt: &Attempt<'a>) -> Result<Keys<'a>> {
-        let keys = self.keys_ignoring_denylist(attempt)?;
+    fn ip_key(&self, net: &Network) -> SlotKey {
+        self.table.key(self.hasher.ip_key(net), Dimension::Ip, 0)
+    }
+
+    #[inline(always)]
+    fn keys<'a>(&self, attempt: &Attempt<'a>, keys: &mut Keys<'a>) -> Result<()> {
+        self.keys_ignoring_denylist(attempt, keys)?;
         for key in keys.slots.iter().flatten() {
             self.table.prefetch(key);
         }
-        Ok(keys)
+        Ok(())
     }
 
-    fn keys_ignoring_denylist<'a>(&self, attempt: &Attempt<'a>) -> Result<Keys<'a>> {
+    /// Turns an attempt into keys, filling `keys` in place (so that the hot
+    /// path never copies the whole struct).
+    #[inline(always)]
+    fn keys_ignoring_denylist<'a>(&self, attempt: &Attempt<'a>, keys: &mut Keys<'a>) -> Result<()> {
         if let Some(a) = attempt.account {
             if a.len() > MAX_ACCOUNT_BYTES {
                 return Err(Error::AccountTooLong {
@@ -563,45 +581,41 @@ impl Guard {
         if account.is_none() && ip.is_none() {
             return Err(Error::MissingKey);
         }
-        let mut keys = Keys {
-            slots: [None; 4],
-            denied: self.denylisted(ip),
-            account: attempt.account,
-            ip,
-        };
+        keys.denied = self.denylisted(ip);
+        keys.account = attempt.account;
+        keys.ip = ip;
         if keys.denied {
-            return Ok(keys);
+            return Ok(());
         }
         let enabled = |d: Dimension| self.rules[d as usize].enabled;
+        let network = ip.map(|addr| self.network(addr));
         if let Some(account) = account {
             let owner = self.owner(account);
             if let Some(d) = device {
                 if enabled(Dimension::Device) {
-                    let fp = self.hasher.derived(account, b'd', d);
+                    let fp = self.hasher.device_key(account, d);
                     keys.slots[Dimension::Device as usize] =
                         Some(self.table.key(fp, Dimension::Device, owner));
                 }
-                return Ok(keys);
+                return Ok(());
             }
             if enabled(Dimension::Account) {
                 keys.slots[Dimension::Account as usize] =
                     Some(self.table.key(owner, Dimension::Account, owner));
             }
-            if let (Some(addr), true) = (ip, enabled(Dimension::AccountIp)) {
-                let (net, len) =
-                    network_bytes(addr, self.policy.ipv4_prefix, self.policy.ipv6_prefix);
-                let fp = self.hasher.derived(account, b'i', &net[..len]);
+            if let (Some(net), true) = (&network, enabled(Dimension::AccountIp)) {
+                let fp = self.hasher.account_ip_key(account, net);
                 keys.slots[Dimension::AccountIp as usize] =
                     Some(self.table.key(fp, Dimension::AccountIp, owner));
             }
         }
-        if let Some(addr) = ip {
+        if let (Some(addr), Some(net)) = (ip, &network) {
             let allowed = self.policy.allow_cidrs.iter().any(|n| n.contains(&addr));
             if enabled(Dimension::Ip) && !allowed {
-                keys.slots[Dimension::Ip as usize] = Some(self.ip_key(addr));
+                keys.slots[Dimension::Ip as usize] = Some(self.ip_key(net));
             }
         }
-        Ok(keys)
+        Ok(())
     }
 }
 

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use loginguard_benches::{
-    guard, guard_for_threads, hot, loginguard_attempt, loginguard_begin, zipf, Governor,
-    LoginAttempt, ATTEMPTS,
+    guard, guard_for_threads, hot, loginguard_attempt, loginguard_begin, shared_guard, zipf,
+    Governor, LoginAttempt, ATTEMPTS,
 };
 
 /// Counts live heap bytes while `COUNTING` is on (off while timing).
@@ -121,15 +121,17 @@ fn main() {
         .collect();
 
     println!("login-failure workload: {ATTEMPTS} attempts, median of {runs} runs, ns per attempt (lower is better)\n");
-    println!("| variant | loginguard check+record_failure | loginguard begin | governor (3 keyed limiters) | governor / loginguard |");
-    println!("|---|---|---|---|---|");
+    println!("| variant | loginguard check+record_failure | loginguard begin | shared store check+record_failure | governor (3 keyed limiters) | governor / loginguard | shared / memory |");
+    println!("|---|---|---|---|---|---|---|");
     for (variant, list) in [("zipf", zipf(0)), ("hot", hot())] {
         let lg = ns_per_attempt(runs, guard, &list, loginguard_attempt);
         let begin = ns_per_attempt(runs, guard, &list, loginguard_begin);
+        let shared = ns_per_attempt(runs, shared_guard, &list, loginguard_attempt);
         let gov = ns_per_attempt(runs, Governor::default, &list, Governor::attempt);
         println!(
-            "| {variant} | {lg:.0} | {begin:.0} | {gov:.0} | {:.1}x |",
-            gov / lg
+            "| {variant} | {lg:.0} | {begin:.0} | {shared:.0} | {gov:.0} | {:.1}x | {:.2}x |",
+            gov / lg,
+            shared / lg
         );
     }
 
