@@ -13,14 +13,13 @@ use crate::types::{Decision, Event, Inspection, Stats};
 /// A `str` argument as UTF-8 (Python's own encoding of it, not copied again), or `bytes`.
 enum Value<'py> {
     Text(Bound<'py, PyBytes>),
-    Bytes(&'py [u8]),
+    Bytes(Bound<'py, PyBytes>),
 }
 
 impl Value<'_> {
     fn as_bytes(&self) -> &[u8] {
         match self {
-            Value::Text(t) => t.as_bytes(),
-            Value::Bytes(b) => b,
+            Value::Text(b) | Value::Bytes(b) => b.as_bytes(),
         }
     }
 }
@@ -40,15 +39,12 @@ fn text<'py>(what: &str, v: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>>
     }
 }
 
-fn text_or_bytes<'a, 'py>(what: &str, v: &'a Bound<'py, PyAny>) -> PyResult<Value<'py>>
-where
-    'a: 'py,
-{
+fn text_or_bytes<'py>(what: &str, v: &Bound<'py, PyAny>) -> PyResult<Value<'py>> {
     if let Ok(s) = v.cast::<PyString>() {
         return utf8(what, s).map(Value::Text);
     }
     match v.cast::<PyBytes>() {
-        Ok(b) => Ok(Value::Bytes(b.as_bytes())),
+        Ok(b) => Ok(Value::Bytes(b.clone())),
         Err(_) => Err(wrong_type(what, "str or bytes", v)),
     }
 }
@@ -62,9 +58,9 @@ struct Args<'py> {
 
 impl<'py> Args<'py> {
     fn new(
-        account: Option<&'py Bound<'py, PyAny>>,
-        ip: Option<&'py Bound<'py, PyAny>>,
-        device: Option<&'py Bound<'py, PyAny>>,
+        account: Option<&Bound<'py, PyAny>>,
+        ip: Option<&Bound<'py, PyAny>>,
+        device: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Self> {
         Ok(Args {
             account: account.map(|v| text("account", v)).transpose()?,
@@ -83,7 +79,7 @@ impl<'py> Args<'py> {
             ip: match &self.ip {
                 None => None,
                 Some(Value::Text(t)) => Some(IpInput::Text(as_str("ip", t)?)),
-                Some(Value::Bytes(b)) => Some(IpInput::Bytes(b)),
+                Some(Value::Bytes(b)) => Some(IpInput::Bytes(b.as_bytes())),
             },
             device: self.device.as_ref().map(Value::as_bytes),
         })
@@ -214,7 +210,7 @@ impl Guard {
     fn reset_ip(&self, ip: &Bound<'_, PyAny>) -> PyResult<()> {
         match text_or_bytes("ip", ip)? {
             Value::Text(t) => self.inner.reset_ip(as_str("ip", &t)?),
-            Value::Bytes(b) => self.inner.reset_ip(b),
+            Value::Bytes(b) => self.inner.reset_ip(b.as_bytes()),
         }
         .py()
     }
