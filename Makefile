@@ -30,7 +30,11 @@ test-rust: lint
 	cargo test --locked -p loginguard-benches --benches
 
 demo:
-	cargo run --locked --release -q -p loginguard-cli -- simulate
+	cargo build --locked --release -q -p loginguard-cli
+	target/release/loginguard simulate
+	@echo
+	@echo "---- the shared store: several processes, one set of counters ----"
+	demo/shared-store.sh
 
 bench:
 	cargo bench --locked -p loginguard-benches

@@ -1,5 +1,6 @@
 //! `loginguard`: the login-storm simulation and policy checks.
 
+mod admin;
 mod simulate;
 
 use std::process::ExitCode;
@@ -14,6 +15,18 @@ usage:
       print what each actor experienced
   loginguard check-policy FILE
       validate a policy file and print the effective policy
+
+against the shared store a policy file names ([store] kind = \"shared\"):
+  loginguard inspect --policy FILE [--account A] [--ip IP] [--device D] [--json]
+      what check would decide now, and every counter behind it
+  loginguard reset-account --policy FILE ACCOUNT [--json]
+      clear the account's counters, reset_required included
+  loginguard reset-ip --policy FILE IP [--json]
+      clear the network's counter
+  loginguard stats --policy FILE [--json]
+      keys in use, evictions, refused inserts, decisions by action
+  loginguard record-failure --policy FILE [--account A] [--ip IP] [--device D] [--json]
+      record one failed login (for trying a policy or an integration)
 ";
 
 fn main() -> ExitCode {
@@ -21,6 +34,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("simulate") => simulate::Options::parse(&args[1..]).and_then(simulate::run),
         Some("check-policy") => check_policy(&args[1..]),
+        Some("inspect") => admin::inspect(&args[1..]),
+        Some("reset-account") => admin::reset_account(&args[1..]),
+        Some("reset-ip") => admin::reset_ip(&args[1..]),
+        Some("stats") => admin::stats(&args[1..]),
+        Some("record-failure") => admin::record_failure(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -6,7 +6,9 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use loginguard::{Action, Attempt, Decision, EventKind, Guard, ManualClock, Policy};
+use loginguard::{
+    Action, Attempt, Clock, Decision, EventKind, Guard, ManualClock, Policy, SystemClock,
+};
 
 pub struct Options {
     policy: Option<String>,
@@ -105,7 +107,11 @@ pub fn run(o: Options) -> Result<(), String> {
         Some(path) => Policy::from_file(path).map_err(|e| e.to_string())?,
         None => Policy::default(),
     };
+    // Simulated time starts now, so that a shared store's counters (on real
+    // time, shared with other processes) stay in order.
+    let start = SystemClock.now_ms();
     let clock = Arc::new(ManualClock::new());
+    clock.set_ms(start);
     let guard = Guard::with_clock(policy, clock.clone()).map_err(|e| e.to_string())?;
     let locks = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let l = locks.clone();
@@ -141,7 +147,7 @@ pub fn run(o: Options) -> Result<(), String> {
         if t >= end {
             break;
         }
-        clock.set_ms(t);
+        clock.set_ms(start + t);
         let actor = &mut actors[i];
         actor.seq += 1;
         let n = actor.seq;

@@ -72,3 +72,82 @@ fn bad_input_is_a_clear_error() {
     assert!(err.contains("usage"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn processes_share_counters_through_a_shared_store() {
+    let dir = std::env::temp_dir().join(format!("loginguard-cli-shared-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    let store = dir.join("counters.store");
+    std::fs::write(
+        &policy,
+        format!(
+            "[store]\nkind = \"shared\"\npath = {:?}\ncapacity = 4096\n",
+            store
+        ),
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    // Each command is its own process; the fourth failure challenges.
+    let fail = || {
+        loginguard(&[
+            "record-failure",
+            "--policy",
+            p,
+            "--account",
+            "alice",
+            "--ip",
+            "203.0.113.7",
+        ])
+    };
+    for n in 1..=3 {
+        let (code, out, err) = fail();
+        assert_eq!(
+            (code, out.trim()),
+            (0, format!("allow failures={n}").as_str()),
+            "{err}"
+        );
+    }
+    assert_eq!(fail().1.trim(), "challenge account failures=4");
+
+    let (code, out, _) = loginguard(&[
+        "inspect",
+        "--policy",
+        p,
+        "--account",
+        "alice",
+        "--ip",
+        "203.0.113.7",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"]["action"], "challenge");
+    assert_eq!(v["dimensions"][0]["dimension"], "account");
+    assert_eq!(v["dimensions"][0]["failures"], 4);
+    assert_eq!(v["dimensions"][2]["dimension"], "ip");
+
+    let (_, out, _) = loginguard(&["stats", "--policy", p, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["occupancy"], 3);
+    assert_eq!(v["decisions"]["allow"], 3);
+    assert_eq!(v["decisions"]["challenge"], 1);
+
+    let (code, out, _) = loginguard(&["reset-account", "--policy", p, "alice"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, out, _) = loginguard(&["inspect", "--policy", p, "--account", "alice"]);
+    assert!(out.starts_with("decision: allow failures=0"), "{out}");
+    let (_, out, _) = loginguard(&["inspect", "--policy", p, "--ip", "203.0.113.7"]);
+    assert!(out.contains("failures     4"), "{out}");
+    assert_eq!(loginguard(&["reset-ip", "--policy", p, "203.0.113.7"]).0, 0);
+    let (_, out, _) = loginguard(&["inspect", "--policy", p, "--ip", "203.0.113.7"]);
+    assert!(out.contains("failures     0"), "{out}");
+
+    // A memory store outlives no command: a clear error.
+    let memory = dir.join("memory.toml");
+    std::fs::write(&memory, "").unwrap();
+    let (code, _, err) = loginguard(&["stats", "--policy", memory.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("shared"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

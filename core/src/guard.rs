@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, Listener};
 use crate::fingerprint::KeyHasher;
 use crate::policy::Policy;
-use crate::stats::{Decisions, Stats};
+use crate::stats::Stats;
 use crate::table::{SlotKey, Table, Updated, MAX_TIME};
 
 /// The login-protection engine. Shared by reference across threads (`Send +
@@ -50,7 +50,7 @@ pub struct Guard {
     table: Table,
     epoch: u64,
     clock: Arc<dyn Clock>,
-    decisions: Decisions,
+    shared: bool,
     listener: RwLock<Option<Arc<Listener>>>,
     has_listener: AtomicBool,
 }
@@ -137,13 +137,13 @@ impl Guard {
         let rules = Dimension::ALL.map(|d| RuleMs::from(policy.rule(d)));
         let table = Table::new(store.buckets);
         Ok(Guard {
+            shared: table.is_shared(),
             epoch: store.epoch_ms,
             policy,
             rules,
             hasher,
             table,
             clock,
-            decisions: Decisions::default(),
             listener: RwLock::new(None),
             has_listener: AtomicBool::new(false),
         })
@@ -164,7 +164,7 @@ impl Guard {
         let mut keys = Keys::NONE;
         self.keys(attempt, &mut keys)?;
         let decision = self.check_keys(&keys, self.table_now());
-        self.decisions.count(decision.action);
+        self.count(decision.action);
         Ok(decision)
     }
 
@@ -209,14 +209,14 @@ impl Guard {
         let mut keys = Keys::NONE;
         self.keys(attempt, &mut keys)?;
         if keys.denied {
-            self.decisions.count(Action::Deny);
+            self.count(Action::Deny);
             return Ok(Decision::denylisted());
         }
         let now = self.table_now();
         let mut faced = self.verdicts(&keys, now);
         let seen = self.decide(&faced);
         if !seen.lets_password_be_checked(challenge_passed) {
-            self.decisions.count(seen.action);
+            self.count(seen.action);
             return Ok(seen);
         }
         // Record dimension by dimension, each only if its counter still lets
@@ -260,7 +260,7 @@ impl Guard {
         }
         self.emit_crossings(&keys, &crossed, &after);
         let decision = self.decide(&faced);
-        self.decisions.count(decision.action);
+        self.count(decision.action);
         Ok(decision)
     }
 
@@ -271,7 +271,7 @@ impl Guard {
         let mut keys = Keys::NONE;
         self.keys(attempt, &mut keys)?;
         if keys.denied {
-            self.decisions.count(Action::Deny);
+            self.count(Action::Deny);
             return Ok(Decision::denylisted());
         }
         let now = self.table_now();
@@ -298,7 +298,7 @@ impl Guard {
         }
         self.emit_crossings(&keys, &crossed, &after);
         let decision = self.decide(&verdicts);
-        self.decisions.count(decision.action);
+        self.count(decision.action);
         Ok(decision)
     }
 
@@ -405,12 +405,13 @@ impl Guard {
     /// Capacity, occupancy, evictions, refused inserts, memory and decisions.
     /// Counting occupancy scans the table: call it from monitoring, not per request.
     pub fn stats(&self) -> Stats {
-        let [allow, challenge, deny, reset_required] = self.decisions.totals();
+        let counters = self.table.counters();
+        let [allow, challenge, deny, reset_required] = counters.decisions();
         Stats {
             capacity: self.table.slots(),
             occupancy: self.table.occupied(),
-            evictions: self.table.stats.evictions.load(Relaxed),
-            refused_inserts: self.table.stats.refused_inserts.load(Relaxed),
+            evictions: counters.evictions.load(Relaxed),
+            refused_inserts: counters.refused_inserts.load(Relaxed),
             memory_bytes: self.table.bytes() + std::mem::size_of::<Guard>(),
             allow,
             challenge,
@@ -442,6 +443,11 @@ impl Guard {
     pub fn clear_listener(&self) {
         self.has_listener.store(false, Relaxed);
         *self.listener.write() = None;
+    }
+
+    #[inline]
+    fn count(&self, action: Action) {
+        self.table.counters().count(action, self.shared);
     }
 
     fn emit(&self, event: &Event<'_>) {

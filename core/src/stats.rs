@@ -12,8 +12,14 @@ const STRIPES: usize = 16;
 #[derive(Debug, Default)]
 struct Stripe([AtomicU64; 4]);
 
+/// Counters that live with the table (in the shared store's file too, so
+/// that every process's decisions add up): evictions, refused inserts and
+/// decisions by action. All-zero bytes are a valid value.
+#[repr(C, align(128))]
 #[derive(Debug, Default)]
-pub(crate) struct Decisions {
+pub(crate) struct Counters {
+    pub(crate) evictions: AtomicU64,
+    pub(crate) refused_inserts: AtomicU64,
     stripes: [Stripe; STRIPES],
 }
 
@@ -28,19 +34,23 @@ fn stripe_index() -> usize {
     })
 }
 
-impl Decisions {
-    /// Counts one decision on this thread's stripe. A plain load and store,
-    /// not a locked read-modify-write: a thread owns its stripe while at most
-    /// 16 threads count, and statistics need not cost an atomic instruction
-    /// per decision (beyond 16 threads, two sharing a stripe may rarely lose
-    /// an increment).
+impl Counters {
+    /// Counts one decision on this thread's stripe. In one process's memory
+    /// a plain load and store, not a locked read-modify-write: a thread owns
+    /// its stripe while at most 16 threads count (beyond that, two sharing a
+    /// stripe may rarely lose an increment). Across processes (`shared`)
+    /// threads of different processes share stripes, so the add is atomic.
     #[inline]
-    pub(crate) fn count(&self, action: Action) {
+    pub(crate) fn count(&self, action: Action, across_processes: bool) {
         let c = &self.stripes[stripe_index()].0[action as usize];
-        c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+        if across_processes {
+            c.fetch_add(1, Relaxed);
+        } else {
+            c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+        }
     }
 
-    pub(crate) fn totals(&self) -> [u64; 4] {
+    pub(crate) fn decisions(&self) -> [u64; 4] {
         let mut out = [0; 4];
         for s in &self.stripes {
             for (o, c) in out.iter_mut().zip(&s.0) {

@@ -15,6 +15,7 @@ use portable_atomic::AtomicU128;
 use crate::error::{Error, Result};
 use crate::fingerprint::SECRET_BYTES;
 use crate::policy::{StoreConfig, StoreKind};
+use crate::stats::Counters;
 use crate::table::{Bucket, BUCKET_SLOTS};
 
 /// Buckets that hold `capacity` keys.
@@ -41,7 +42,10 @@ pub(crate) fn open(config: &StoreConfig, now_ms: u64) -> Result<Opened> {
     }
     match &config.kind {
         StoreKind::Memory => Ok(Opened {
-            buckets: Region::Heap(memory::Heap::zeroed(buckets_for(config.capacity))?),
+            buckets: Region::Heap(
+                memory::Heap::zeroed(buckets_for(config.capacity))?,
+                Box::default(),
+            ),
             secret: fresh_secret()?,
             epoch_ms: now_ms,
         }),
@@ -62,7 +66,7 @@ pub(crate) fn fresh_secret() -> Result<[u8; SECRET_BYTES]> {
 /// The table's buckets, wherever they live.
 #[derive(Debug)]
 pub(crate) enum Region {
-    Heap(memory::Heap),
+    Heap(memory::Heap, Box<Counters>),
     Mapped(shared::Mapped),
 }
 
@@ -70,13 +74,21 @@ impl Deref for Region {
     type Target = [Bucket];
     fn deref(&self) -> &[Bucket] {
         match self {
-            Region::Heap(h) => h,
-            Region::Mapped(m) => m,
+            Region::Heap(h, _) => h,
+            Region::Mapped(m) => m.buckets(),
         }
     }
 }
 
 impl Region {
+    /// The statistics kept with the buckets.
+    pub(crate) fn counters(&self) -> &Counters {
+        match self {
+            Region::Heap(_, c) => c,
+            Region::Mapped(m) => m.counters(),
+        }
+    }
+
     /// Hints the CPU to fetch a bucket (both of its cache-line pairs).
     #[inline]
     pub(crate) fn prefetch(&self, bucket: usize) {

@@ -19,6 +19,7 @@
 //! | 32     | bytes per bucket (u32 LE), 256                           |
 //! | 40     | epoch: the clock time slot times count from (u64 LE, ms) |
 //! | 48     | hash secret, 192 bytes                                   |
+//! | 1024   | statistics: evictions, refused inserts, decisions by action (atomics) |
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind as IoKind;
@@ -30,6 +31,7 @@ use memmap2::{MmapMut, MmapOptions};
 use super::{buckets_for, fresh_secret, Opened, Region};
 use crate::error::{Error, Result};
 use crate::fingerprint::SECRET_BYTES;
+use crate::stats::Counters;
 use crate::table::Bucket;
 
 const MAGIC: [u8; 8] = *b"LGSTORE\0";
@@ -38,24 +40,37 @@ pub(crate) const LAYOUT_VERSION: u32 = 1;
 /// Bumped whenever fingerprints would come out differently.
 pub(crate) const HASH_ID: u32 = 1;
 const HEADER_BYTES: usize = 4096;
+const COUNTERS_AT: usize = 1024;
+const _: () = assert!(COUNTERS_AT + std::mem::size_of::<Counters>() <= HEADER_BYTES);
+const _: () = assert!(COUNTERS_AT % std::mem::align_of::<Counters>() == 0);
 const BUCKET_BYTES: usize = std::mem::size_of::<Bucket>();
 
-/// The buckets of a mapped store file.
+/// A mapped store file: header, statistics and buckets.
 #[derive(Debug)]
 pub(crate) struct Mapped {
     map: MmapMut,
     len: usize,
 }
 
-impl std::ops::Deref for Mapped {
-    type Target = [Bucket];
-    fn deref(&self) -> &[Bucket] {
-        // SAFETY: the mapping holds `len` buckets (checked against the file's
-        // size when opened), page-aligned; all-zero bytes are a valid bucket
-        // and every byte pattern of a bucket is valid (plain integers). The
-        // memory is shared with other processes and only ever accessed through
-        // atomics.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<Bucket>(), self.len) }
+impl Mapped {
+    pub(crate) fn buckets(&self) -> &[Bucket] {
+        // SAFETY: the mapping holds the header and then `len` buckets
+        // (checked against the file's size when opened), page-aligned; every
+        // byte pattern of a bucket is valid (plain integers). The memory is
+        // shared with other processes and only ever accessed through atomics.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.map.as_ptr().add(HEADER_BYTES).cast::<Bucket>(),
+                self.len,
+            )
+        }
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        // SAFETY: the header holds the counters at COUNTERS_AT, aligned (the
+        // mapping is page-aligned); every byte pattern is valid (atomics), and
+        // they are only accessed atomically.
+        unsafe { &*self.map.as_ptr().add(COUNTERS_AT).cast::<Counters>() }
     }
 }
 
@@ -186,13 +201,8 @@ fn map(path: &Path, file: &File, capacity: usize) -> Result<Opened> {
     // above); its buckets are only accessed through atomics, by this and
     // other processes. Shrinking a store file while it is in use is outside
     // the contract (as for any shared mapping).
-    let map = unsafe {
-        MmapOptions::new()
-            .offset(HEADER_BYTES as u64)
-            .len(buckets * BUCKET_BYTES)
-            .map_mut(file)
-    }
-    .map_err(|e| store_error(path, format!("cannot map: {e}")))?;
+    let map = unsafe { MmapOptions::new().len(expected as usize).map_mut(file) }
+        .map_err(|e| store_error(path, format!("cannot map: {e}")))?;
     let mut secret = [0u8; SECRET_BYTES];
     secret.copy_from_slice(&h[48..48 + SECRET_BYTES]);
     Ok(Opened {

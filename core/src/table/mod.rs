@@ -7,10 +7,9 @@ mod slot;
 
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
-use portable_atomic::AtomicU64;
-
 use crate::counter::{Counter, RuleMs};
 use crate::decision::Dimension;
+use crate::stats::Counters;
 use crate::store::Region;
 pub(crate) use slot::MAX_TIME;
 use slot::{fresh, pack, tag_of, unpack, Slot, TAG_BITS};
@@ -47,26 +46,25 @@ pub(crate) enum Updated {
     Refused,
 }
 
-/// Counters of the table's own events.
-#[derive(Debug, Default)]
-pub(crate) struct TableStats {
-    pub(crate) evictions: AtomicU64,
-    pub(crate) refused_inserts: AtomicU64,
-}
-
 #[derive(Debug)]
 pub(crate) struct Table {
     buckets: Region,
-    pub(crate) stats: TableStats,
 }
 
 impl Table {
     /// A table over `buckets` (zeroed memory, or a store's existing counters).
     pub(crate) fn new(buckets: Region) -> Table {
-        Table {
-            buckets,
-            stats: TableStats::default(),
-        }
+        Table { buckets }
+    }
+
+    /// The statistics that live with the table.
+    pub(crate) fn counters(&self) -> &Counters {
+        self.buckets.counters()
+    }
+
+    /// Whether other processes share this table.
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self.buckets, Region::Mapped(_))
     }
 
     /// Slots in the table (at least the capacity asked for).
@@ -196,7 +194,7 @@ impl Table {
             }
         }
         let Some((i, victim, _)) = best else {
-            self.stats.refused_inserts.fetch_add(1, Relaxed);
+            self.counters().refused_inserts.fetch_add(1, Relaxed);
             return Claim::Refused;
         };
         let slot = &slots[i];
@@ -208,7 +206,7 @@ impl Table {
             return Claim::Retry;
         }
         if victim != 0 {
-            self.stats.evictions.fetch_add(1, Relaxed);
+            self.counters().evictions.fetch_add(1, Relaxed);
         }
         slot.owner.store(key.owner, Release);
         let mut current = slot.state.load(Acquire);
