@@ -3,8 +3,11 @@ and password-reset views through LoginGuardMiddleware."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -341,3 +344,37 @@ def test_middleware_needs_the_app(settings: Any) -> None:
     settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "loginguard.django"]
     with pytest.raises(ImproperlyConfigured):
         LoginGuardMiddleware(lambda request: None)  # type: ignore[arg-type,return-value]
+
+
+def test_management_command_in_another_process_with_the_shared_store(
+    settings: Any, tmp_path: Path
+) -> None:
+    policy_file = tmp_path / "loginguard.toml"
+    policy_file.write_text(
+        f'[store]\nkind = "shared"\npath = "{tmp_path / "counters.lgs"}"\ncapacity = 4096\n'
+    )
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY_FILE": str(policy_file)}
+    for _ in range(11):
+        login(Client(), "alice", "wrong", captcha="solved")
+    assert login(Client(), "alice", "alice-pw", captcha="solved").status_code == 429
+
+    def manage(*args: str) -> str:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "django_project.settings",
+            "PYTHONPATH": str(Path(__file__).resolve().parent),
+            "LOGINGUARD_POLICY_FILE": str(policy_file),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "django", "loginguard", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        return done.stdout
+
+    out = manage("inspect", "--account", "alice", "--ip", A)
+    assert "decision: deny account_ip retry=60000 failures=11" in out
+    assert "unlocked account 'alice'" in manage("unlock", "--account", "alice")
+    assert login(Client(), "alice", "alice-pw").status_code == 302

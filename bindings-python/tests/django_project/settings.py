@@ -1,5 +1,6 @@
 """A small Django project whose real auth views the Django tests drive."""
 
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -39,3 +40,6 @@ LOGINGUARD = {
     "MANUAL_CLOCK": True,
     "CAPTCHA": {"BACKEND": "loginguard.django.captcha.StaticCaptcha", "SECRET": "solved"},
 }
+# The management-command test points a second process at the same shared store.
+if os.environ.get("LOGINGUARD_POLICY_FILE"):
+    LOGINGUARD["POLICY_FILE"] = os.environ["LOGINGUARD_POLICY_FILE"]
