@@ -5,34 +5,33 @@ use std::sync::Arc;
 use loginguard::{Attempt, IpInput, ManualClock, Policy};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::errors::{invalid_utf8, wrong_type, IntoPyResult};
 use crate::types::{Decision, Event, Inspection, Stats};
 
-/// A `str` argument as UTF-8 (Python's own encoding of it, not copied again), or `bytes`.
+/// A `str` argument as UTF-8, or `bytes`. `PyBackedStr` borrows the string's own UTF-8 where
+/// the ABI allows it (CPython 3.10+) and holds a temporary encoding otherwise.
 enum Value<'py> {
-    Text(Bound<'py, PyBytes>),
+    Text(PyBackedStr),
     Bytes(Bound<'py, PyBytes>),
 }
 
 impl Value<'_> {
     fn as_bytes(&self) -> &[u8] {
         match self {
-            Value::Text(b) | Value::Bytes(b) => b.as_bytes(),
+            Value::Text(t) => t.as_bytes(),
+            Value::Bytes(b) => b.as_bytes(),
         }
     }
 }
 
-fn utf8<'py>(what: &str, s: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyBytes>> {
-    s.encode_utf8().map_err(|_| invalid_utf8(what))
+fn utf8(what: &str, s: &Bound<'_, PyString>) -> PyResult<PyBackedStr> {
+    PyBackedStr::try_from(s.clone()).map_err(|_| invalid_utf8(what))
 }
 
-fn as_str<'a>(what: &str, b: &'a Bound<'_, PyBytes>) -> PyResult<&'a str> {
-    std::str::from_utf8(b.as_bytes()).map_err(|_| invalid_utf8(what))
-}
-
-fn text<'py>(what: &str, v: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+fn text(what: &str, v: &Bound<'_, PyAny>) -> PyResult<PyBackedStr> {
     match v.cast::<PyString>() {
         Ok(s) => utf8(what, s),
         Err(_) => Err(wrong_type(what, "str", v)),
@@ -51,7 +50,7 @@ fn text_or_bytes<'py>(what: &str, v: &Bound<'py, PyAny>) -> PyResult<Value<'py>>
 
 /// The three keyword arguments of every attempt, converted.
 struct Args<'py> {
-    account: Option<Bound<'py, PyBytes>>,
+    account: Option<PyBackedStr>,
     ip: Option<Value<'py>>,
     device: Option<Value<'py>>,
 }
@@ -69,20 +68,15 @@ impl<'py> Args<'py> {
         })
     }
 
-    fn attempt(&self) -> PyResult<Attempt<'_>> {
-        Ok(Attempt {
-            account: self
-                .account
-                .as_ref()
-                .map(|a| as_str("account", a))
-                .transpose()?,
-            ip: match &self.ip {
-                None => None,
-                Some(Value::Text(t)) => Some(IpInput::Text(as_str("ip", t)?)),
-                Some(Value::Bytes(b)) => Some(IpInput::Bytes(b.as_bytes())),
-            },
+    fn attempt(&self) -> Attempt<'_> {
+        Attempt {
+            account: self.account.as_deref(),
+            ip: self.ip.as_ref().map(|ip| match ip {
+                Value::Text(t) => IpInput::Text(t),
+                Value::Bytes(b) => IpInput::Bytes(b.as_bytes()),
+            }),
             device: self.device.as_ref().map(Value::as_bytes),
-        })
+        }
     }
 }
 
@@ -120,10 +114,8 @@ impl Guard {
             Some(p) => {
                 let toml = p
                     .cast::<PyString>()
-                    .map_err(|_| wrong_type("policy", "TOML text (str)", p))?
-                    .encode_utf8()
-                    .map_err(|_| invalid_utf8("policy"))?;
-                Policy::from_toml(as_str("policy", &toml)?).py()?
+                    .map_err(|_| wrong_type("policy", "TOML text (str)", p))?;
+                Policy::from_toml(&utf8("policy", toml)?).py()?
             }
         };
         Guard::build(py, policy, manual_clock)
@@ -150,7 +142,7 @@ impl Guard {
         device: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
         let args = Args::new(account, ip, device)?;
-        self.inner.check(&args.attempt()?).py().map(Decision)
+        self.inner.check(&args.attempt()).py().map(Decision)
     }
 
     /// The race-free pre-check: records one failure in advance when the password may be checked.
@@ -164,7 +156,7 @@ impl Guard {
     ) -> PyResult<Decision> {
         let args = Args::new(account, ip, device)?;
         self.inner
-            .begin(&args.attempt()?, challenge_passed)
+            .begin(&args.attempt(), challenge_passed)
             .py()
             .map(Decision)
     }
@@ -179,7 +171,7 @@ impl Guard {
     ) -> PyResult<Decision> {
         let args = Args::new(account, ip, device)?;
         self.inner
-            .record_failure(&args.attempt()?)
+            .record_failure(&args.attempt())
             .py()
             .map(Decision)
     }
@@ -194,22 +186,20 @@ impl Guard {
         after_begin: bool,
     ) -> PyResult<()> {
         let args = Args::new(account, ip, device)?;
-        self.inner
-            .record_success(&args.attempt()?, after_begin)
-            .py()
+        self.inner.record_success(&args.attempt(), after_begin).py()
     }
 
     /// Clears every counter of the account, `reset_required` included (scans the table).
     fn reset_account(&self, py: Python<'_>, account: &Bound<'_, PyAny>) -> PyResult<()> {
         let account = text("account", account)?;
-        let account = as_str("account", &account)?;
+        let account: &str = &account;
         py.detach(|| self.inner.reset_account(account)).py()
     }
 
     /// Clears the network's `ip` counter.
     fn reset_ip(&self, ip: &Bound<'_, PyAny>) -> PyResult<()> {
         match text_or_bytes("ip", ip)? {
-            Value::Text(t) => self.inner.reset_ip(as_str("ip", &t)?),
+            Value::Text(t) => self.inner.reset_ip(&*t),
             Value::Bytes(b) => self.inner.reset_ip(b.as_bytes()),
         }
         .py()
@@ -225,7 +215,7 @@ impl Guard {
         device: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Inspection> {
         let args = Args::new(account, ip, device)?;
-        let inspection = self.inner.inspect(&args.attempt()?).py()?;
+        let inspection = self.inner.inspect(&args.attempt()).py()?;
         Inspection::new(py, inspection)
     }
 
