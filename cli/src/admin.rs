@@ -197,19 +197,7 @@ pub fn stats(args: &[String]) -> Result<(), String> {
         });
         println!("{out}");
     } else {
-        println!(
-            "keys in use: {} of {} ({:.1}%)\nevictions: {}\nrefused inserts: {}\nmemory: {:.1} MiB\ndecisions: allow {}, challenge {}, deny {}, reset_required {}",
-            s.occupancy,
-            s.capacity,
-            100.0 * s.occupancy as f64 / s.capacity as f64,
-            s.evictions,
-            s.refused_inserts,
-            s.memory_bytes as f64 / (1 << 20) as f64,
-            s.allow,
-            s.challenge,
-            s.deny,
-            s.reset_required
-        );
+        println!("{s}");
     }
     Ok(())
 }

@@ -310,16 +310,5 @@ fn print_report(
         engine.as_nanos() as f64 / decisions.max(1) as f64,
         decisions as f64 / engine.as_secs_f64().max(1e-9) / 1e6
     );
-    println!(
-        "table: {} of {} keys in use, {} evictions, {} refused inserts, {:.1} MiB; decisions allow {} / challenge {} / deny {} / reset_required {}",
-        s.occupancy,
-        s.capacity,
-        s.evictions,
-        s.refused_inserts,
-        s.memory_bytes as f64 / (1 << 20) as f64,
-        s.allow,
-        s.challenge,
-        s.deny,
-        s.reset_required
-    );
+    println!("table: {s}");
 }

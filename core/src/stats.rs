@@ -83,3 +83,22 @@ pub struct Stats {
     /// `reset_required` decisions.
     pub reset_required: u64,
 }
+
+impl std::fmt::Display for Stats {
+    /// One line for people: `12 of 1048576 keys in use, 0 evictions, ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} keys in use, {} evictions, {} refused inserts, {:.1} MiB; decisions: allow {}, challenge {}, deny {}, reset_required {}",
+            self.occupancy,
+            self.capacity,
+            self.evictions,
+            self.refused_inserts,
+            self.memory_bytes as f64 / f64::from(1 << 20),
+            self.allow,
+            self.challenge,
+            self.deny,
+            self.reset_required
+        )
+    }
+}
