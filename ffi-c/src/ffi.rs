@@ -59,9 +59,14 @@ unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> Result<Option<&'a [u8]>, lg_s
 }
 
 fn utf8<'a>(b: Option<&'a [u8]>, what: &'static str) -> Result<Option<&'a str>, lg_status> {
-    b.map(std::str::from_utf8)
-        .transpose()
-        .map_err(|_| Error::InvalidUtf8(what).into())
+    match b {
+        None => Ok(None),
+        // SAFETY: ASCII is UTF-8; `is_ascii` is the cheaper check for the common case.
+        Some(b) if b.is_ascii() => Ok(Some(unsafe { std::str::from_utf8_unchecked(b) })),
+        Some(b) => std::str::from_utf8(b)
+            .map(Some)
+            .map_err(|_| Error::InvalidUtf8(what).into()),
+    }
 }
 
 /// # Safety
