@@ -36,7 +36,10 @@ fn zipf() -> Vec<(String, String)> {
             let u = (rng.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
             let i = cdf.partition_point(|&c| c <= u * total).min(ACCOUNTS - 1);
             let j = rng.next() % 10_000;
-            (format!("user{i}@example.com"), format!("10.{}.{}.7", j / 256, j % 256))
+            (
+                format!("user{i}@example.com"),
+                format!("10.{}.{}.7", j / 256, j % 256),
+            )
         })
         .collect()
 }

@@ -33,9 +33,21 @@ fn field<'a>(u: &mut Unstructured<'a>, max: usize) -> Result<(*const u8, usize)>
 
 fn attempt(u: &mut Unstructured<'_>) -> Result<lg_attempt> {
     let (account, account_len) = field(u, 1100)?;
-    let (ip, ip_len) = if u.arbitrary()? { field(u, 48)? } else { (ptr::null(), 0) };
-    let (ip_bytes, ip_bytes_len) = if u.arbitrary()? { field(u, 17)? } else { (ptr::null(), 0) };
-    let (device, device_len) = if u.arbitrary()? { field(u, 300)? } else { (ptr::null(), 0) };
+    let (ip, ip_len) = if u.arbitrary()? {
+        field(u, 48)?
+    } else {
+        (ptr::null(), 0)
+    };
+    let (ip_bytes, ip_bytes_len) = if u.arbitrary()? {
+        field(u, 17)?
+    } else {
+        (ptr::null(), 0)
+    };
+    let (device, device_len) = if u.arbitrary()? {
+        field(u, 300)?
+    } else {
+        (ptr::null(), 0)
+    };
     Ok(lg_attempt {
         account,
         account_len,
@@ -85,8 +97,14 @@ fn with_out<T: Copy>(f: impl FnOnce(*mut T) -> lg_status) -> Option<T> {
 
 fn check_decision(d: &lg_decision) {
     assert!((d.action as u32) <= 3 && (d.reason as u32) <= 5);
-    assert_eq!(d.has_retry, d.action == lg_action::LG_ACTION_DENY && d.reason != lg_reason::LG_REASON_DENYLIST);
-    assert_eq!(d.action == lg_action::LG_ACTION_ALLOW, d.reason == lg_reason::LG_REASON_NONE);
+    assert_eq!(
+        d.has_retry,
+        d.action == lg_action::LG_ACTION_DENY && d.reason != lg_reason::LG_REASON_DENYLIST
+    );
+    assert_eq!(
+        d.action == lg_action::LG_ACTION_ALLOW,
+        d.reason == lg_reason::LG_REASON_NONE
+    );
 }
 
 fn run(u: &mut Unstructured<'_>, g: *mut lg_guard) -> Result<()> {
@@ -98,13 +116,21 @@ fn run(u: &mut Unstructured<'_>, g: *mut lg_guard) -> Result<()> {
         // SAFETY (every call below): the guard is live or NULL, the attempt's
         // buffers are valid for their lengths or NULL, outputs are writable.
         match u.int_in_range(0u8..=13)? {
-            0 => with_out(|o| unsafe { lg_guard_check(guard, at, o) }).iter().for_each(check_decision),
-            1 => with_out(|o| unsafe { lg_guard_begin(guard, at, passed, o) }).iter().for_each(check_decision),
-            2 | 3 => with_out(|o| unsafe { lg_guard_record_failure(guard, at, o) }).iter().for_each(check_decision),
+            0 => with_out(|o| unsafe { lg_guard_check(guard, at, o) })
+                .iter()
+                .for_each(check_decision),
+            1 => with_out(|o| unsafe { lg_guard_begin(guard, at, passed, o) })
+                .iter()
+                .for_each(check_decision),
+            2 | 3 => with_out(|o| unsafe { lg_guard_record_failure(guard, at, o) })
+                .iter()
+                .for_each(check_decision),
             4 => assert_status(unsafe { lg_guard_record_success(guard, at, passed) }),
             5 => assert_status(unsafe { lg_guard_reset_account(guard, a.account, a.account_len) }),
             6 => assert_status(unsafe { lg_guard_reset_ip(guard, a.ip, a.ip_len) }),
-            7 => assert_status(unsafe { lg_guard_reset_ip_bytes(guard, a.ip_bytes, a.ip_bytes_len) }),
+            7 => {
+                assert_status(unsafe { lg_guard_reset_ip_bytes(guard, a.ip_bytes, a.ip_bytes_len) })
+            }
             8 => {
                 if let Some(i) = with_out(|o| unsafe { lg_guard_inspect(guard, at, o) }) {
                     check_decision(&i.decision);
@@ -116,7 +142,9 @@ fn run(u: &mut Unstructured<'_>, g: *mut lg_guard) -> Result<()> {
                     assert!(st.occupancy <= st.capacity);
                 }
             }
-            10 => assert_status(unsafe { lg_guard_advance_ms(guard, u.int_in_range(0..=u64::MAX >> 20)?) }),
+            10 => assert_status(unsafe {
+                lg_guard_advance_ms(guard, u.int_in_range(0..=u64::MAX >> 20)?)
+            }),
             11 => {
                 let _ = with_out(|o| unsafe { lg_guard_now_ms(guard, o) });
             }
@@ -129,9 +157,17 @@ fn run(u: &mut Unstructured<'_>, g: *mut lg_guard) -> Result<()> {
                     failures: 0,
                 };
                 // SAFETY: a live decision.
-                assert_eq!(unsafe { lg_decision_lets_password_be_checked(&d, passed) }, passed);
+                assert_eq!(
+                    unsafe { lg_decision_lets_password_be_checked(&d, passed) },
+                    passed
+                );
                 let raw: u32 = u.arbitrary()?;
-                for p in [lg_status_message(raw), lg_action_name(raw), lg_reason_name(raw), lg_dimension_name(raw)] {
+                for p in [
+                    lg_status_message(raw),
+                    lg_action_name(raw),
+                    lg_reason_name(raw),
+                    lg_dimension_name(raw),
+                ] {
                     assert!(!p.is_null());
                 }
             }

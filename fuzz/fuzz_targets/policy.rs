@@ -18,7 +18,14 @@ fuzz_target!(|data: &[u8]| {
     let mut message = [0 as std::ffi::c_char; 96];
     // SAFETY: `data` is valid for its length; outputs are writable.
     let status = unsafe {
-        lg_guard_new_with_message(data.as_ptr(), data.len(), true, &mut guard, message.as_mut_ptr(), message.len())
+        lg_guard_new_with_message(
+            data.as_ptr(),
+            data.len(),
+            true,
+            &mut guard,
+            message.as_mut_ptr(),
+            message.len(),
+        )
     };
     match parsed {
         Err(_) => assert_eq!(status, lg_status::LG_ERR_INVALID_UTF8),
@@ -32,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
             while !text.is_char_boundary(end) {
                 end -= 1;
             }
-            let want = text.as_bytes()[..end].split(|b| *b == 0).next().unwrap_or_default();
+            let want = text.as_bytes()[..end]
+                .split(|b| *b == 0)
+                .next()
+                .unwrap_or_default();
             assert_eq!(got, want);
         }
         Ok(Ok(_)) => {
