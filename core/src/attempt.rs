@@ -88,10 +88,13 @@ pub(crate) fn parse_ip(ip: Option<IpInput<'_>>) -> Result<Option<IpAddr>> {
     let addr = match ip {
         None => return Ok(None),
         Some(IpInput::Text("")) | Some(IpInput::Bytes([])) => return Ok(None),
-        Some(IpInput::Text(text)) => text.parse::<IpAddr>().map_err(|_| {
-            let shown: String = text.chars().take(64).collect();
-            Error::InvalidIp(format!("{shown:?} is not an IPv4 or IPv6 address"))
-        })?,
+        Some(IpInput::Text(text)) => match dotted_quad(text.as_bytes()) {
+            Some(v4) => IpAddr::V4(v4),
+            None => text.parse::<IpAddr>().map_err(|_| {
+                let shown: String = text.chars().take(64).collect();
+                Error::InvalidIp(format!("{shown:?} is not an IPv4 or IPv6 address"))
+            })?,
+        },
         Some(IpInput::Bytes(b)) => match b.len() {
             4 => IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])),
             16 => {
@@ -108,6 +111,38 @@ pub(crate) fn parse_ip(ip: Option<IpInput<'_>>) -> Result<Option<IpAddr>> {
         Some(IpInput::Addr(a)) => a,
     };
     Ok(Some(canonical(addr)))
+}
+
+/// The common case, an IPv4 address in the strict dotted-quad form that the
+/// standard parser accepts (four decimal octets up to 255, no leading
+/// zeros), read in a few instructions; `None` for anything else, which then
+/// goes to the standard parser.
+fn dotted_quad(s: &[u8]) -> Option<Ipv4Addr> {
+    if !(7..=15).contains(&s.len()) {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if s.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut value = 0u32;
+        while i < s.len() && i - start < 3 && s[i].is_ascii_digit() {
+            value = value * 10 + u32::from(s[i] - b'0');
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 || value > 255 || (digits > 1 && s[start] == b'0') {
+            return None;
+        }
+        *octet = value as u8;
+    }
+    (i == s.len()).then(|| Ipv4Addr::from(octets))
 }
 
 fn canonical(addr: IpAddr) -> IpAddr {
@@ -162,6 +197,18 @@ mod tests {
         assert!(parse_ip(Some(IpInput::Bytes(&[1, 2, 3]))).is_err());
         assert!(parse_ip(Some(IpInput::Text("1.2.3"))).is_err());
         assert_eq!(parse_ip(Some(IpInput::Text(""))).unwrap(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn dotted_quad_agrees_with_the_standard_parser(s in "[0-9.]{0,17}|[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}") {
+            let ours = parse_ip(Some(IpInput::Text(&s))).ok().flatten();
+            let std = if s.is_empty() { None } else { s.parse::<IpAddr>().ok() };
+            proptest::prop_assert_eq!(ours, std);
+            if let Some(v4) = dotted_quad(s.as_bytes()) {
+                proptest::prop_assert_eq!(Some(IpAddr::V4(v4)), std);
+            }
+        }
     }
 
     #[test]

@@ -50,21 +50,19 @@ impl KeyHasher {
     pub(crate) fn account(&self, account: &str, mode: AccountNormalize) -> Option<u64> {
         match mode {
             AccountNormalize::Exact => (!account.is_empty()).then(|| self.hash(account.as_bytes())),
-            AccountNormalize::Fold => {
-                let trimmed = account.trim_matches(char::is_whitespace);
-                if trimmed.is_empty() {
-                    return None;
-                }
-                if !trimmed.is_ascii() {
-                    return self.folded(trimmed);
-                }
-                if !trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
-                    // NFKC is the identity on ASCII; nothing to lowercase either.
-                    return Some(self.hash(trimmed.as_bytes()));
+            AccountNormalize::Fold if account.is_ascii() => {
+                // NFKC is the identity on ASCII; White_Space there is TAB..CR and SPACE.
+                let bytes = account.as_bytes();
+                let white = |b: &u8| matches!(b, b'\t'..=b'\r' | b' ');
+                let start = bytes.iter().position(|b| !white(b))?;
+                let end = bytes.iter().rposition(|b| !white(b))?;
+                let trimmed = &bytes[start..=end];
+                if !trimmed.iter().any(u8::is_ascii_uppercase) {
+                    return Some(self.hash(trimmed));
                 }
                 let mut h = Xxh3::with_secret(self.secret);
                 let mut chunk = [0u8; 64];
-                for part in trimmed.as_bytes().chunks(chunk.len()) {
+                for part in trimmed.chunks(chunk.len()) {
                     let out = &mut chunk[..part.len()];
                     out.copy_from_slice(part);
                     out.make_ascii_lowercase();
@@ -72,6 +70,7 @@ impl KeyHasher {
                 }
                 Some(h.digest())
             }
+            AccountNormalize::Fold => self.folded(account.trim_matches(char::is_whitespace)),
         }
     }
 
@@ -148,7 +147,10 @@ mod tests {
         assert_eq!(fold("ÉLODIE"), fold("e\u{301}lodie"));
         assert_ne!(fold("alice"), fold("alice2"));
         assert_eq!(fold(" \u{2003} "), None);
-        // U+00B4 normalizes to a space and a combining accent: the space is trimmed.
+        assert_eq!(fold(" \t\x0b\x0c\r\n"), None);
+        assert_eq!(fold("\x0bAlice\x0c"), fold("alice"));
+        assert_eq!(fold("\u{85}alice"), fold("alice")); // NEL: White_Space outside ASCII
+                                                        // U+00B4 normalizes to a space and a combining accent: the space is trimmed.
         assert_eq!(fold("\u{b4}x"), fold("\u{301}x"));
         let long = "Ab".repeat(300);
         assert_eq!(fold(&long), fold(&long.to_lowercase()));
