@@ -140,6 +140,13 @@ impl Counter {
     /// This dimension's verdict at `now`.
     pub(crate) fn verdict(self, now: u64, rule: &RuleMs) -> Verdict {
         let (c, now) = self.at(now, rule);
+        c.verdict_as_is(now, rule)
+    }
+
+    /// The verdict of a counter already brought to `now` (as `record_failure`
+    /// leaves it), without normalizing it again.
+    pub(crate) fn verdict_as_is(self, now: u64, rule: &RuleMs) -> Verdict {
+        let c = self;
         if c.reset_required && rule.reset_after.is_some() {
             return Verdict {
                 action: Action::ResetRequired,

@@ -288,7 +288,7 @@ impl Guard {
             verdicts[i] = Some(match outcome {
                 Updated::Changed { new, .. } => {
                     after[i] = new;
-                    new.verdict(now, rule)
+                    new.verdict_as_is(now, rule)
                 }
                 _ => {
                     crossed[i] = Crossings::default();

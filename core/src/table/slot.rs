@@ -49,27 +49,30 @@ pub(crate) fn pack(c: &Counter, tag: u32) -> u128 {
     debug_assert!(c.anchor <= c.quiet_since && c.count <= MAX_COUNT && c.locks <= MAX_LOCKS);
     let quiet = c.quiet_since.min(MAX_TIME);
     let back = quiet.saturating_sub(c.anchor).min(MAX_BACK);
-    u128::from(quiet)
-        | u128::from(c.lock_end) << 40
-        | u128::from(back) << 41
-        | u128::from(c.count) << 72
-        | u128::from(c.consecutive) << 86
-        | u128::from(c.reset_required) << 100
-        | u128::from(c.locks) << 101
-        | u128::from(tag) << 106
+    // Bits 0..64 and 64..128 as two words; only `back` (41..72) straddles them.
+    let lo = quiet | u64::from(c.lock_end) << 40 | back << 41;
+    let hi = back >> 23
+        | u64::from(c.count) << 8
+        | u64::from(c.consecutive) << 22
+        | u64::from(c.reset_required) << 36
+        | u64::from(c.locks) << 37
+        | u64::from(tag) << 42;
+    u128::from(hi) << 64 | u128::from(lo)
 }
 
 pub(crate) fn unpack(s: u128) -> Counter {
-    let field = |shift: u32, bits: u32| ((s >> shift) & ((1u128 << bits) - 1)) as u64;
-    let quiet_since = field(0, 40);
+    let (lo, hi) = (s as u64, (s >> 64) as u64);
+    let bits = |w: u64, shift: u32, n: u32| (w >> shift) & ((1 << n) - 1);
+    let quiet_since = bits(lo, 0, 40);
+    let back = bits(lo, 41, 23) | bits(hi, 0, 8) << 23;
     Counter {
         quiet_since,
-        lock_end: field(40, 1) == 1,
-        anchor: quiet_since - field(41, 31).min(quiet_since),
-        count: field(72, 14) as u32,
-        consecutive: field(86, 14) as u32,
-        reset_required: field(100, 1) == 1,
-        locks: field(101, 5) as u32,
+        lock_end: bits(lo, 40, 1) == 1,
+        anchor: quiet_since - back.min(quiet_since),
+        count: bits(hi, 8, 14) as u32,
+        consecutive: bits(hi, 22, 14) as u32,
+        reset_required: bits(hi, 36, 1) == 1,
+        locks: bits(hi, 37, 5) as u32,
     }
 }
 
@@ -92,5 +95,47 @@ mod tests {
         assert_eq!(unpack(s), c);
         assert_eq!(tag_of(s), (1 << TAG_BITS) - 1);
         assert_eq!(unpack(fresh(7)), Counter::default());
+        // Every field in its documented place.
+        let one = |c: Counter| pack(&c, 0);
+        let base = Counter::default();
+        assert_eq!(
+            one(Counter {
+                quiet_since: 1,
+                anchor: 1,
+                ..base
+            }),
+            1
+        );
+        assert_eq!(
+            one(Counter {
+                lock_end: true,
+                ..base
+            }),
+            1 << 40
+        );
+        assert_eq!(
+            one(Counter {
+                quiet_since: 1 << 30,
+                ..base
+            }) >> 41,
+            1 << 30
+        );
+        assert_eq!(one(Counter { count: 1, ..base }), 1 << 72);
+        assert_eq!(
+            one(Counter {
+                consecutive: 1,
+                ..base
+            }),
+            1 << 86
+        );
+        assert_eq!(
+            one(Counter {
+                reset_required: true,
+                ..base
+            }),
+            1 << 100
+        );
+        assert_eq!(one(Counter { locks: 1, ..base }), 1 << 101);
+        assert_eq!(pack(&base, 1), 1 << 106);
     }
 }
