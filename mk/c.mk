@@ -20,7 +20,13 @@ TEST_TARGETS += test-c
 
 .PHONY: test-c lib-c header-c check-header-c tools-c install install-c example-c bench-c fuzz fuzz-build
 
+# gcc, g++, pkg-config and valgrind from Debian, only when one is missing.
 tools-c:
+	@missing=""; for t in gcc g++ pkg-config valgrind; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc g++ pkg-config valgrind; fi
 	@if [ "$$(tools/bin/cbindgen --version 2>/dev/null)" != "cbindgen $(CBINDGEN_VERSION)" ]; then \
 	  cargo install cbindgen --version $(CBINDGEN_VERSION) --locked --root tools/; fi
 
