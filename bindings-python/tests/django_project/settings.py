@@ -43,3 +43,14 @@ LOGINGUARD = {
 # The management-command test points a second process at the same shared store.
 if os.environ.get("LOGINGUARD_POLICY_FILE"):
     LOGINGUARD["POLICY_FILE"] = os.environ["LOGINGUARD_POLICY_FILE"]
+
+# The gunicorn test serves this project from worker processes: a file database that it
+# migrates, the system clock, its host, and the answering worker's pid in a header.
+if os.environ.get("LOGINGUARD_TEST_DB"):
+    DATABASES["default"]["NAME"] = os.environ["LOGINGUARD_TEST_DB"]
+if os.environ.get("LOGINGUARD_TEST_ALLOWED_HOSTS"):
+    ALLOWED_HOSTS += os.environ["LOGINGUARD_TEST_ALLOWED_HOSTS"].split(",")
+if os.environ.get("LOGINGUARD_MANUAL_CLOCK") == "0":
+    LOGINGUARD["MANUAL_CLOCK"] = False
+if os.environ.get("LOGINGUARD_TEST_WORKER_HEADER"):
+    MIDDLEWARE.insert(0, "django_project.middleware.worker_pid")

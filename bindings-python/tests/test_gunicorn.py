@@ -1,0 +1,196 @@
+"""The shared store under gunicorn: the test project served by 4 sync worker processes, each
+with its own guard on one shared-store policy file. The CAPTCHA step appears after the 4th
+wrong password whichever worker answers each request."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+import loginguard
+from loginguard import Action, Reason
+
+TESTS_DIR = Path(__file__).resolve().parent
+WORKERS = 4
+HANG_GUARD_S = 120  # an overall bound on waiting for gunicorn, never a timing assertion
+ACCOUNTS = [f"user{i}" for i in range(16)]
+PASSWORD = "right-pw"
+CHALLENGE = 'id="loginguard-challenge"'
+LOGIN_FORM = 'id="login"'
+
+
+@dataclass
+class Response:
+    status: int
+    worker: str
+    text: str
+    headers: http.client.HTTPMessage
+
+
+@dataclass
+class Server:
+    port: int
+    policy_file: Path
+
+    def request(self, method: str, path: str, body: str = "", cookie: str = "") -> Response:
+        """One request on a fresh connection, so that any worker may accept it."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HANG_GUARD_S)
+        try:
+            headers = {"Connection": "close"}
+            if body:
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            if cookie:
+                headers["Cookie"] = cookie
+            conn.request(method, path, body=body or None, headers=headers)
+            r = conn.getresponse()
+            text = r.read().decode()
+            return Response(r.status, r.headers.get("X-Worker-Pid", ""), text, r.headers)
+        finally:
+            conn.close()
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        env=env,
+        cwd=TESTS_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+
+
+def _wait_until_listening(proc: subprocess.Popen[bytes], log: Path) -> int:
+    """Polls gunicorn's log until it listens and has booted every worker; returns the port."""
+    deadline = time.monotonic() + HANG_GUARD_S
+    while True:
+        text = log.read_text()
+        port = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
+        if port and len(re.findall(r"Booting worker with pid", text)) >= WORKERS:
+            return int(port.group(1))
+        if proc.poll() is not None:
+            pytest.fail(f"gunicorn exited with {proc.returncode}:\n{text}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"gunicorn did not start within {HANG_GUARD_S} s:\n{text}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    policy_file = tmp_path / "loginguard.toml"
+    # The network counter is off so that every attempt coming from 127.0.0.1 does not put the
+    # network itself over its CAPTCHA threshold while the test loops over accounts.
+    policy_file.write_text(
+        "[ip]\nenabled = false\n\n"
+        f'[store]\nkind = "shared"\npath = "{tmp_path / "counters.lgs"}"\ncapacity = 4096\n'
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "django_project.settings",
+        "PYTHONPATH": str(TESTS_DIR),
+        "LOGINGUARD_POLICY_FILE": str(policy_file),
+        "LOGINGUARD_TEST_DB": str(tmp_path / "db.sqlite3"),
+        "LOGINGUARD_TEST_ALLOWED_HOSTS": "127.0.0.1",
+        "LOGINGUARD_MANUAL_CLOCK": "0",
+        "LOGINGUARD_TEST_WORKER_HEADER": "1",
+    }
+    _manage(env, "migrate", "--noinput")
+    users = "; ".join(f"User.objects.create_user({a!r}, password={PASSWORD!r})" for a in ACCOUNTS)
+    _manage(env, "shell", "-c", f"from django.contrib.auth.models import User; {users}")
+
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as log_out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(WORKERS),
+                "--worker-class",
+                "sync",
+                "--bind",
+                "127.0.0.1:0",
+                "--config",
+                "/dev/null",
+                "django_project.wsgi",
+            ],
+            env=env,
+            cwd=TESTS_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=log_out,
+            stderr=log_out,
+        )
+    try:
+        port = _wait_until_listening(proc, log)
+        yield Server(port, policy_file)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=HANG_GUARD_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _csrf(server: Server) -> tuple[str, str]:
+    """The login page's CSRF cookie and form token."""
+    r = server.request("GET", "/accounts/login/")
+    assert r.status == 200, r.text
+    cookie = SimpleCookie(r.headers["Set-Cookie"])["csrftoken"].value
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', r.text)
+    assert token, r.text
+    return f"csrftoken={cookie}", token.group(1)
+
+
+def _login(server: Server, csrf: tuple[str, str], username: str, password: str) -> Response:
+    body = urlencode({"csrfmiddlewaretoken": csrf[1], "username": username, "password": password})
+    return server.request("POST", "/accounts/login/", body=body, cookie=csrf[0])
+
+
+def test_captcha_after_the_4th_failure_whichever_worker_answers(server: Server) -> None:
+    # The test process reads the same counters as the workers.
+    observer = loginguard.Guard.from_policy_file(server.policy_file)
+    workers: set[str] = set()
+    spread = []  # accounts whose 4 failures were answered by 2 or more workers
+    for account in ACCOUNTS:
+        csrf = _csrf(server)
+        failed_on = []
+        for i in range(1, 4):
+            r = _login(server, csrf, account, f"wrong {i}")
+            assert r.status == 200 and r.worker, f"{account} failure {i}: {r.status}"
+            assert LOGIN_FORM in r.text and CHALLENGE not in r.text, f"{account} failure {i}"
+            failed_on.append(r.worker)
+        r = _login(server, csrf, account, "wrong 4")
+        assert r.status == 200 and CHALLENGE in r.text, (
+            f"{account}: no CAPTCHA step after the 4th failure (workers {[*failed_on, r.worker]})"
+        )
+        failed_on.append(r.worker)
+        d = observer.check(account=account, ip="127.0.0.1")
+        assert (d.action, d.reason, d.failures) == (Action.CHALLENGE, Reason.ACCOUNT, 4)
+        # The right password without the CAPTCHA: every worker asks for it and logs nobody in.
+        for _ in range(WORKERS):
+            r = _login(server, csrf, account, PASSWORD)
+            assert r.status == 200, f"{account}: {r.status} {r.headers.get('Location')}"
+            assert CHALLENGE in r.text, account
+            assert not any("sessionid" in c for c in r.headers.get_all("Set-Cookie", []))
+            workers.add(r.worker)
+        workers.update(failed_on)
+        if len(set(failed_on)) >= 2:
+            spread.append(account)
+        if len(spread) >= 2 and len(workers) >= 3:
+            break
+    assert len(workers) >= 2, f"every request went to one worker: {workers}"
+    assert spread, f"no account's failures were answered by 2 workers (workers seen: {workers})"
