@@ -295,6 +295,28 @@ pub unsafe extern "C" fn lg_guard_now_ms(
     })
 }
 
+/// The body every decision-returning function shares: check the pointers,
+/// run `op`, write the decision only on success.
+///
+/// # Safety
+/// As `lg_guard_check`.
+unsafe fn decide(
+    guard: *const lg_guard,
+    attempt: *const lg_attempt,
+    decision_out: *mut lg_decision,
+    op: impl FnOnce(&loginguard::Guard, &Attempt<'_>) -> loginguard::Result<loginguard::Decision>,
+) -> lg_status {
+    boundary(|| {
+        // SAFETY: by the contract.
+        let (g, a) = unsafe { (guard_ref(guard)?, attempt_ref(attempt)?) };
+        let dst = out(decision_out)?;
+        let d = op(&g.guard, &a)?;
+        // SAFETY: non-NULL and writable by the contract.
+        unsafe { dst.as_ptr().write(d.into()) };
+        Ok(())
+    })
+}
+
 /// The pre-authentication decision for `attempt`; changes no counter. Writes
 /// `*decision_out` only on success. Errors: `LG_ERR_NULL`,
 /// `LG_ERR_INVALID_ATTEMPT`, `LG_ERR_INVALID_IP`, `LG_ERR_INVALID_UTF8`.
@@ -310,15 +332,8 @@ pub unsafe extern "C" fn lg_guard_check(
     attempt: *const lg_attempt,
     decision_out: *mut lg_decision,
 ) -> lg_status {
-    boundary(|| {
-        // SAFETY: by the contract.
-        let (g, a) = unsafe { (guard_ref(guard)?, attempt_ref(attempt)?) };
-        let dst = out(decision_out)?;
-        let d = g.guard.check(&a)?;
-        // SAFETY: non-NULL and writable by the contract.
-        unsafe { dst.as_ptr().write(d.into()) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract is `decide`'s.
+    unsafe { decide(guard, attempt, decision_out, |g, a| g.check(a)) }
 }
 
 /// The race-free pre-check for servers that verify passwords concurrently:
@@ -337,15 +352,12 @@ pub unsafe extern "C" fn lg_guard_begin(
     challenge_passed: bool,
     decision_out: *mut lg_decision,
 ) -> lg_status {
-    boundary(|| {
-        // SAFETY: by the contract.
-        let (g, a) = unsafe { (guard_ref(guard)?, attempt_ref(attempt)?) };
-        let dst = out(decision_out)?;
-        let d = g.guard.begin(&a, challenge_passed)?;
-        // SAFETY: non-NULL and writable by the contract.
-        unsafe { dst.as_ptr().write(d.into()) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract is `decide`'s.
+    unsafe {
+        decide(guard, attempt, decision_out, |g, a| {
+            g.begin(a, challenge_passed)
+        })
+    }
 }
 
 /// Records a failed login and writes the decision the counters give after this
@@ -360,15 +372,8 @@ pub unsafe extern "C" fn lg_guard_record_failure(
     attempt: *const lg_attempt,
     decision_out: *mut lg_decision,
 ) -> lg_status {
-    boundary(|| {
-        // SAFETY: by the contract.
-        let (g, a) = unsafe { (guard_ref(guard)?, attempt_ref(attempt)?) };
-        let dst = out(decision_out)?;
-        let d = g.guard.record_failure(&a)?;
-        // SAFETY: non-NULL and writable by the contract.
-        unsafe { dst.as_ptr().write(d.into()) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract is `decide`'s.
+    unsafe { decide(guard, attempt, decision_out, |g, a| g.record_failure(a)) }
 }
 
 /// Records a successful login; `after_begin` true when `lg_guard_begin` already
