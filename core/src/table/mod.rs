@@ -127,9 +127,11 @@ impl Table {
                 None => match insert {
                     None => return Updated::Absent,
                     Some((rules, now)) => match self.claim(key, rules, now) {
-                        Claim::Slot(slot) => slot,
+                        // Update through `find`, like everyone else: should a
+                        // concurrent claim of this key have landed in an
+                        // earlier slot, both claimers count on that one.
+                        Claim::Claimed | Claim::Retry => continue 'find,
                         Claim::Refused => return Updated::Refused,
-                        Claim::Retry => continue 'find,
                     },
                 },
             };
@@ -168,7 +170,7 @@ impl Table {
 
     /// Takes a slot for `key`: the first empty one, else the unprotected one
     /// ranked lowest (expired first, then least failed).
-    fn claim(&self, key: &SlotKey, rules: &[RuleMs; 4], now: u64) -> Claim<'_> {
+    fn claim(&self, key: &SlotKey, rules: &[RuleMs; 4], now: u64) -> Claim {
         let slots = &self.buckets[key.bucket].slots;
         let mut best: Option<(usize, u64, (u32, u32))> = None;
         for (i, slot) in slots.iter().enumerate() {
@@ -219,7 +221,7 @@ impl Table {
                 Err(seen) => current = seen,
             }
         }
-        Claim::Slot(slot)
+        Claim::Claimed
     }
 
     /// Clears the counters of every slot of `owner` (an account's
@@ -266,8 +268,11 @@ fn clear_state(slot: &Slot) {
     }
 }
 
-enum Claim<'a> {
-    Slot(&'a Slot),
+enum Claim {
+    /// A slot now holds the key.
+    Claimed,
+    /// Every candidate slot is protected.
     Refused,
+    /// The bucket changed under the scan: look again.
     Retry,
 }
