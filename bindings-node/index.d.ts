@@ -104,6 +104,12 @@ export interface Inspection {
   dimensions: Array<DimensionState>
 }
 
+/**
+ * Whether a decision's action lets the application check the password:
+ * `allow`, or `challenge` when the user passed the CAPTCHA (the core's rule).
+ */
+export declare function letsPasswordBeChecked(action: Action, challengePassed?: boolean | undefined | null): boolean
+
 /** Which counter (or list) decided. */
 export type Reason = 'account' | 'account_ip' | 'ip' | 'device' | 'denylist'
 

@@ -839,4 +839,5 @@ module.exports.NativeGuard = nativeBinding.NativeGuard
 module.exports.Action = nativeBinding.Action
 module.exports.Dimension = nativeBinding.Dimension
 module.exports.EventKind = nativeBinding.EventKind
+module.exports.letsPasswordBeChecked = nativeBinding.letsPasswordBeChecked
 module.exports.Reason = nativeBinding.Reason

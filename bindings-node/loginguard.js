@@ -3,7 +3,8 @@
 // here: argument shapes in, decisions out.
 
 const { EventEmitter } = require('node:events')
-const { NativeGuard } = require('./index.js')
+const native = require('./index.js')
+const { NativeGuard } = native
 
 const ACTIONS = ['allow', 'challenge', 'deny', 'reset_required']
 const REASONS = [null, 'account', 'account_ip', 'ip', 'device', 'denylist']
@@ -148,8 +149,9 @@ class Guard extends EventEmitter {
 }
 
 /** Whether the application may go on to check the password, given whether a CAPTCHA was passed. */
+/** Whether `decision` lets the password be checked (the core's rule). */
 function letsPasswordBeChecked(decision, challengePassed = false) {
-  return decision.action === 'allow' || (decision.action === 'challenge' && challengePassed === true)
+  return native.letsPasswordBeChecked(decision.action, challengePassed === true)
 }
 
 module.exports = { Guard, letsPasswordBeChecked }

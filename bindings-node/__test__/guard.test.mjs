@@ -256,3 +256,18 @@ test('a policy built in code as an object is the same as its TOML', () => {
   assert.throws(() => new Guard({ policy: { colour: 'blue' } }), { code: 'ERR_LOGINGUARD_POLICY', message: /colour/ })
   assert.throws(() => new Guard({ policy: { account: { challenge_after: null } } }), { code: 'ERR_LOGINGUARD_POLICY' })
 })
+
+test('letsPasswordBeChecked is the core rule for every action', () => {
+  const cases = [
+    ['allow', false, true],
+    ['allow', true, true],
+    ['challenge', false, false],
+    ['challenge', true, true],
+    ['deny', true, false],
+    ['reset_required', true, false],
+  ]
+  for (const [action, passed, expected] of cases) {
+    assert.equal(letsPasswordBeChecked({ action }, passed), expected, `${action} ${passed}`)
+  }
+  assert.throws(() => letsPasswordBeChecked({ action: 'maybe' }, true))
+})

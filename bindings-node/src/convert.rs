@@ -151,6 +151,17 @@ impl From<loginguard::Action> for Action {
     }
 }
 
+impl From<Action> for loginguard::Action {
+    fn from(a: Action) -> Self {
+        match a {
+            Action::Allow => loginguard::Action::Allow,
+            Action::Challenge => loginguard::Action::Challenge,
+            Action::Deny => loginguard::Action::Deny,
+            Action::ResetRequired => loginguard::Action::ResetRequired,
+        }
+    }
+}
+
 /// Which counter (or list) decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[napi(string_enum = "snake_case")]

@@ -16,6 +16,17 @@ use napi_derive::napi;
 use convert::{AttemptArgs, GuardEvent, Inspection, Stats};
 use error::{Code, Result};
 
+/// Whether a decision's action lets the application check the password:
+/// `allow`, or `challenge` when the user passed the CAPTCHA (the core's rule).
+#[napi(catch_unwind)]
+pub fn lets_password_be_checked(action: convert::Action, challenge_passed: Option<bool>) -> bool {
+    let decision = loginguard::Decision {
+        action: action.into(),
+        ..loginguard::Decision::allow(0)
+    };
+    decision.lets_password_be_checked(challenge_passed.unwrap_or(false))
+}
+
 /// A guard with what the binding keeps beside it.
 #[derive(Debug)]
 pub struct Core {
