@@ -7,11 +7,11 @@ SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 export CARGO_INCREMENTAL ?= 0
 
-TEST_TARGETS := test-rust
+TEST_TARGETS := check-binaries test-rust
 
 -include mk/*.mk
 
-.PHONY: help test demo lint test-rust bench
+.PHONY: help test demo lint test-rust bench check-binaries
 
 help:
 	@echo "make demo   build and run the login-storm simulation"
@@ -20,6 +20,12 @@ help:
 
 test: $(TEST_TARGETS)
 	@echo "make test: all passed"
+
+# A committed native module would shadow the one built from the tree: fail on any.
+check-binaries:
+	@tracked=$$(git ls-files -- '*.so' '*.so.*' '*.node' '*.a' '*.dylib' '*.pyd' '*.dll'); \
+	if [ -n "$$tracked" ]; then echo "built binaries are tracked by git (remove them):"; echo "$$tracked"; exit 1; fi; \
+	echo "no built binary is tracked"
 
 lint:
 	cargo fmt --all --check
