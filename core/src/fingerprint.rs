@@ -51,9 +51,10 @@ impl KeyHasher {
         match mode {
             AccountNormalize::Exact => (!account.is_empty()).then(|| self.hash(account.as_bytes())),
             AccountNormalize::Fold if account.is_ascii() => {
-                // NFKC is the identity on ASCII; White_Space there is TAB..CR and SPACE.
+                // NFKC is the identity on ASCII; the trimmed set there is
+                // TAB..CR, U+001C..U+001F and SPACE.
                 let bytes = account.as_bytes();
-                let white = |b: &u8| matches!(b, b'\t'..=b'\r' | b' ');
+                let white = |b: &u8| matches!(b, b'\t'..=b'\r' | 0x1c..=0x1f | b' ');
                 let start = bytes.iter().position(|b| !white(b))?;
                 let end = bytes.iter().rposition(|b| !white(b))?;
                 let trimmed = &bytes[start..=end];
@@ -70,11 +71,11 @@ impl KeyHasher {
                 }
                 Some(h.digest())
             }
-            AccountNormalize::Fold => self.folded(account.trim_matches(char::is_whitespace)),
+            AccountNormalize::Fold => self.folded(account.trim_matches(trimmed_by_fold)),
         }
     }
 
-    /// NFKC, then lowercase, then trim White_Space, streamed without
+    /// NFKC, then lowercase, then trim [`trimmed_by_fold`], streamed without
     /// allocating: a first pass finds where the non-space characters end, a
     /// second hashes them.
     fn folded(&self, text: &str) -> Option<u64> {
@@ -82,7 +83,7 @@ impl KeyHasher {
         let mut first = None;
         let mut last = 0usize;
         for (i, c) in folded().enumerate() {
-            if !c.is_whitespace() {
+            if !trimmed_by_fold(c) {
                 first.get_or_insert(i);
                 last = i;
             }
@@ -131,6 +132,14 @@ impl KeyHasher {
     }
 }
 
+/// What `fold` trims at both ends: Unicode White_Space, and what the
+/// bindings' host languages also strip before a login form authenticates
+/// (Python's `str.strip`: U+001C..U+001F; JavaScript's `trim`: U+FEFF), so
+/// that no variant a framework authenticates as one user keys another.
+pub(crate) fn trimmed_by_fold(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{1c}'..='\u{1f}' | '\u{feff}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,8 +161,24 @@ mod tests {
         assert_eq!(fold("\u{85}alice"), fold("alice")); // NEL: White_Space outside ASCII
                                                         // U+00B4 normalizes to a space and a combining accent: the space is trimmed.
         assert_eq!(fold("\u{b4}x"), fold("\u{301}x"));
+        // What Python's str.strip and JavaScript's trim remove beyond White_Space.
+        for c in ['\u{1c}', '\u{1d}', '\u{1e}', '\u{1f}', '\u{feff}'] {
+            assert_eq!(fold(&format!("{c}alice{c}")), fold("alice"), "{c:?}");
+            assert_eq!(fold(&format!("{c}élodie{c}")), fold("élodie"), "{c:?}");
+            assert_ne!(fold(&format!("al{c}ice")), fold("alice"), "{c:?}");
+        }
         let long = "Ab".repeat(300);
         assert_eq!(fold(&long), fold(&long.to_lowercase()));
+    }
+
+    proptest::proptest! {
+        /// The ASCII short path keys exactly what the Unicode path keys.
+        #[test]
+        fn ascii_path_agrees_with_the_unicode_path(s in "[\\x00-\\x7f]{0,80}") {
+            let k = KeyHasher::new([5; SECRET_BYTES]);
+            let unicode = k.folded(s.trim_matches(trimmed_by_fold));
+            proptest::prop_assert_eq!(k.account(&s, AccountNormalize::Fold), unicode);
+        }
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub const DEFAULT_CAPACITY: usize = 1 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AccountNormalize {
     /// Unicode NFKC (as Django does to usernames), lowercase, trim Unicode
-    /// White_Space at both ends.
+    /// White_Space and what Python and JavaScript also strip (U+001C..U+001F,
+    /// U+FEFF) at both ends.
     #[default]
     Fold,
     /// The bytes as given.
