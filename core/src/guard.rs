@@ -597,12 +597,12 @@ impl Guard {
         let network = ip.map(|addr| self.network(addr));
         if let Some(account) = account {
             let owner = self.owner(account);
-            if let Some(d) = device {
-                if enabled(Dimension::Device) {
-                    let fp = self.hasher.device_key(account, d);
-                    keys.slots[Dimension::Device as usize] =
-                        Some(self.table.key(fp, Dimension::Device, owner));
-                }
+            // A trusted device is governed by its own dimension alone; with
+            // that dimension off, the attempt is governed as if it had none.
+            if let (Some(d), true) = (device, enabled(Dimension::Device)) {
+                let fp = self.hasher.device_key(account, d);
+                keys.slots[Dimension::Device as usize] =
+                    Some(self.table.key(fp, Dimension::Device, owner));
                 return Ok(());
             }
             if enabled(Dimension::Account) {
