@@ -244,7 +244,9 @@ impl Counter {
     }
 
     /// Whether eviction must spare this key: locked, `reset_required`, or above
-    /// a threshold. Otherwise its eviction rank: lower goes first.
+    /// a threshold. Otherwise its eviction rank: lower goes first, by the larger
+    /// of the count and the consecutive count, so that a slow attacker's
+    /// consecutive count (which time never forgets) outranks fresh keys.
     pub(crate) fn eviction_rank(self, now: u64, rule: &RuleMs) -> Option<(u32, u32)> {
         let (c, now) = self.at(now, rule);
         let above = |t: Option<u32>| t.is_some_and(|n| c.count > n);
@@ -258,7 +260,10 @@ impl Counter {
         if c.count == 0 && c.consecutive == 0 {
             return Some((0, 0));
         }
-        Some((1 + c.count, c.consecutive))
+        Some((
+            1 + c.count.max(c.consecutive),
+            c.count.min(c.consecutive),
+        ))
     }
 }
 

@@ -222,6 +222,7 @@ impl Guard {
         // Record dimension by dimension, each only if its counter still lets
         // the password be checked: concurrent begins serialize on each slot.
         let mut crossed = [Crossings::default(); 4];
+        let mut before = [Counter::default(); 4];
         let mut after = [Counter::default(); 4];
         let mut recorded = [false; 4];
         let mut stopped = false;
@@ -238,8 +239,9 @@ impl Guard {
                 Some(new)
             });
             match outcome {
-                Updated::Changed { new, .. } => {
+                Updated::Changed { old, new } => {
                     recorded[i] = true;
+                    before[i] = old;
                     after[i] = new;
                 }
                 Updated::Refused => {
@@ -253,12 +255,18 @@ impl Guard {
             }
         }
         if stopped {
+            // The password will not be checked: take every advance back, to
+            // the state before it where no one has changed the counter since
+            // (a lock or reset_required it started included); a counter that
+            // others changed meanwhile gets the refund of a success.
             for (i, key) in keys.governing().filter(|(i, _)| recorded[*i]) {
-                let _ = i;
-                self.table.update(key, None, |c| Some(c.refunded()));
+                self.table.update(key, None, |c| {
+                    Some(if c == after[i] { before[i] } else { c.refunded() })
+                });
             }
+        } else {
+            self.emit_crossings(&keys, &crossed, &after);
         }
-        self.emit_crossings(&keys, &crossed, &after);
         let decision = self.decide(&faced);
         self.count(decision.action);
         Ok(decision)

@@ -123,3 +123,72 @@ fn expired_keys_go_before_counted_ones() {
     }
     assert_eq!(g.stats().evictions, 4);
 }
+
+#[test]
+fn a_slow_attackers_consecutive_count_survives_a_spray() {
+    // One failure every 2 hours: the windowed count keeps forgetting, the
+    // consecutive count (NIST's 100) must not be evicted by fresh keys.
+    let capacity = 256;
+    let (g, clock) = guard(capacity);
+    let alice = Attempt::new().account("alice");
+    for _ in 0..100 {
+        g.record_failure(&alice).unwrap();
+        clock.advance_ms(2 * 60 * 60 * 1000);
+    }
+    for i in 0..100 * capacity {
+        g.record_failure(&Attempt::new().account(&format!("spray{i}")))
+            .unwrap();
+    }
+    assert!(g.stats().evictions >= 99 * capacity as u64);
+    let d = g.record_failure(&alice).unwrap();
+    assert_eq!(
+        (d.action, d.reason, d.failures),
+        (Action::ResetRequired, Some(Reason::Account), 101)
+    );
+}
+
+#[test]
+fn a_begin_refused_by_a_full_bucket_records_nothing_and_emits_nothing() {
+    // One bucket of 8 slots. alice's account key is one failure short of a
+    // lock; the 7 other slots hold locked keys, so alice's ip key cannot be
+    // inserted: the begin answers challenge and must leave no lock behind.
+    let policy = Policy::from_toml(
+        r#"
+        [store]
+        capacity = 8
+        [account]
+        challenge_after = false
+        lock_after = 2
+        [account_ip]
+        enabled = false
+        "#,
+    )
+    .unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let g = Guard::with_clock(policy, clock).unwrap();
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let alice = Attempt::new().account("alice");
+    g.record_failure(&alice).unwrap();
+    g.record_failure(&alice).unwrap();
+    for i in 0..7 {
+        let name = format!("locked{i}");
+        for _ in 0..3 {
+            g.record_failure(&Attempt::new().account(&name)).unwrap();
+        }
+    }
+    assert_eq!(g.stats().occupancy, 8);
+    g.set_listener(move |e| sink.lock().unwrap().push(e.kind));
+    let d = g
+        .begin(&Attempt::new().account("alice").ip("198.51.100.1"), false)
+        .unwrap();
+    assert_eq!((d.action, d.reason), (Action::Challenge, Some(Reason::Ip)));
+    assert!(!d.lets_password_be_checked(false));
+    assert_eq!(*events.lock().unwrap(), vec![], "a refused begin emits nothing");
+    let after = g.check(&alice).unwrap();
+    assert_eq!(
+        (after.action, after.failures),
+        (Action::Allow, 2),
+        "a refused begin records nothing"
+    );
+}
