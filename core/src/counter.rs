@@ -260,10 +260,7 @@ impl Counter {
         if c.count == 0 && c.consecutive == 0 {
             return Some((0, 0));
         }
-        Some((
-            1 + c.count.max(c.consecutive),
-            c.count.min(c.consecutive),
-        ))
+        Some((1 + c.count.max(c.consecutive), c.count.min(c.consecutive)))
     }
 }
 
