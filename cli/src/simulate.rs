@@ -110,8 +110,7 @@ pub fn run(o: Options) -> Result<(), String> {
     // Simulated time starts now, so that a shared store's counters (on real
     // time, shared with other processes) stay in order.
     let start = SystemClock.now_ms();
-    let clock = Arc::new(ManualClock::new());
-    clock.set_ms(start);
+    let clock = Arc::new(ManualClock::on_unix_time(start));
     let guard = Guard::with_clock(policy, clock.clone()).map_err(|e| e.to_string())?;
     let locks = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let l = locks.clone();

@@ -6,6 +6,56 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Milliseconds on this clock's scale.
     fn now_ms(&self) -> u64;
+
+    /// Which scale [`Clock::now_ms`] reads. A shared store records the kind
+    /// of clock that made it and refuses guards whose clock reads another
+    /// scale. A clock that does not say is taken for Unix milliseconds, so a
+    /// shared store checks its time like the system clock's.
+    ///
+    /// ```
+    /// use loginguard::{Clock, ClockKind, ManualClock, SystemClock};
+    /// #[derive(Debug)]
+    /// struct Cached(u64);
+    /// impl Clock for Cached {
+    ///     fn now_ms(&self) -> u64 { self.0 }
+    /// }
+    /// assert_eq!(Cached(1_700_000_000_000).kind(), ClockKind::UnixMs);
+    /// assert_eq!(SystemClock.kind(), ClockKind::UnixMs);
+    /// assert_eq!(ManualClock::new().kind(), ClockKind::Manual);
+    /// ```
+    fn kind(&self) -> ClockKind {
+        ClockKind::UnixMs
+    }
+}
+
+/// The scale a [`Clock`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClockKind {
+    /// Unix epoch milliseconds, as the system clock reads.
+    UnixMs,
+    /// A manual clock's own milliseconds, from wherever it was set.
+    Manual,
+}
+
+impl ClockKind {
+    /// The kind's stable snake_case name.
+    ///
+    /// ```
+    /// assert_eq!(loginguard::ClockKind::UnixMs.as_str(), "unix_ms");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ClockKind::UnixMs => "unix_ms",
+            ClockKind::Manual => "manual",
+        }
+    }
+}
+
+impl std::fmt::Display for ClockKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Unix epoch milliseconds. A system clock set before 1970 reads 0.
@@ -43,6 +93,7 @@ impl Clock for SystemClock {
 #[derive(Debug, Default)]
 pub struct ManualClock {
     now: AtomicU64,
+    on_unix_time: bool,
 }
 
 impl ManualClock {
@@ -50,6 +101,23 @@ impl ManualClock {
     pub const fn new() -> Self {
         ManualClock {
             now: AtomicU64::new(0),
+            on_unix_time: false,
+        }
+    }
+
+    /// A manual clock that stands for Unix epoch milliseconds, starting at
+    /// `start_ms`: a simulation on real time, which may share a store file
+    /// with system-clock guards (its kind is [`ClockKind::UnixMs`]).
+    ///
+    /// ```
+    /// use loginguard::{Clock, ClockKind, ManualClock, SystemClock};
+    /// let clock = ManualClock::on_unix_time(SystemClock.now_ms());
+    /// assert_eq!(clock.kind(), ClockKind::UnixMs);
+    /// ```
+    pub const fn on_unix_time(start_ms: u64) -> Self {
+        ManualClock {
+            now: AtomicU64::new(start_ms),
+            on_unix_time: true,
         }
     }
 
@@ -71,5 +139,13 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> u64 {
         self.now.load(Ordering::SeqCst)
+    }
+
+    fn kind(&self) -> ClockKind {
+        if self.on_unix_time {
+            ClockKind::UnixMs
+        } else {
+            ClockKind::Manual
+        }
     }
 }

@@ -132,7 +132,7 @@ impl Guard {
     /// A guard reading time from `clock` (a [`crate::ManualClock`] in tests).
     pub fn with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Result<Guard> {
         policy.validate()?;
-        let store = crate::store::open(&policy.store, clock.now_ms())?;
+        let store = crate::store::open_for(&policy.store, clock.as_ref())?;
         let hasher = KeyHasher::new(store.secret);
         let rules = Dimension::ALL.map(|d| RuleMs::from(policy.rule(d)));
         let table = Table::new(store.buckets);

@@ -31,7 +31,7 @@ mod store;
 mod table;
 
 pub use attempt::{Attempt, IpInput, MAX_ACCOUNT_BYTES, MAX_DEVICE_BYTES};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ClockKind, ManualClock, SystemClock};
 pub use decision::{Action, Decision, Dimension, Reason};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, Listener};

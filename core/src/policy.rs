@@ -192,6 +192,37 @@ pub struct StoreConfig {
     pub capacity: usize,
     /// The shared store's file (`kind = "shared"` only).
     pub path: Option<PathBuf>,
+    /// The shared store's file mode (`kind = "shared"` only; `None` is
+    /// `0o600`): a new file is created with exactly this mode,
+    /// and an existing file is accepted with group write access, or owned by
+    /// another user of one of this process's groups, only when it grants the
+    /// group write access. Owner read and write, and at most group read and
+    /// write: the file holds the hash secret, so others get nothing.
+    ///
+    /// ```
+    /// use loginguard::Policy;
+    /// let p = Policy::from_toml("[store]\nkind = \"shared\"\npath = \"/run/lg.store\"\nmode = \"0660\"").unwrap();
+    /// assert_eq!(p.store.mode, Some(0o660));
+    /// ```
+    pub mode: Option<u32>,
+}
+
+/// The shared store file's mode unless `store.mode` says otherwise.
+pub(crate) const DEFAULT_STORE_MODE: u32 = 0o600;
+
+/// Checks a `store.mode`: owner read and write, the group nothing, read, or
+/// read and write, others nothing.
+fn check_store_mode(mode: u32) -> Result<()> {
+    let group = mode & 0o070;
+    if mode & !0o670 != 0 || mode & 0o600 != 0o600 || !matches!(group, 0 | 0o040 | 0o060) {
+        return Err(Error::policy(
+            "store.mode",
+            format!(
+                "{mode:04o} is not one of \"0600\", \"0640\" or \"0660\": the owner reads and writes, the group may read or read and write, others get nothing (the file holds the hash secret)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Default for StoreConfig {
@@ -200,6 +231,7 @@ impl Default for StoreConfig {
             kind: StoreKind::Memory,
             capacity: DEFAULT_CAPACITY,
             path: None,
+            mode: None,
         }
     }
 }
@@ -317,6 +349,16 @@ impl Policy {
             (StoreKind::Shared, Some(p)) if p.as_os_str().is_empty() => {
                 return Err(Error::policy("store.path", "must not be empty"))
             }
+            _ => {}
+        }
+        match (&self.store.kind, self.store.mode) {
+            (StoreKind::Memory, Some(_)) => {
+                return Err(Error::policy(
+                    "store.mode",
+                    "only the shared store has a file mode, and this store is `memory`",
+                ))
+            }
+            (StoreKind::Shared, Some(mode)) => check_store_mode(mode)?,
             _ => {}
         }
         Ok(())
@@ -502,6 +544,22 @@ fn parse_store(table: &Table) -> Result<StoreConfig> {
                 store.capacity = n as usize;
             }
             "path" => store.path = Some(PathBuf::from(as_str(&field, value)?)),
+            "mode" => {
+                let text = match value {
+                    Value::String(s) => s.as_str(),
+                    _ => return Err(type_error(&field, "a string of octal digits such as \"0660\"", value)),
+                };
+                let digits = text.strip_prefix('0').filter(|d| d.len() == 3).unwrap_or(text);
+                if digits.len() != 3 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                    return Err(Error::policy(
+                        field,
+                        format!("expected a file mode of octal digits such as \"0660\", got {text:?}"),
+                    ));
+                }
+                let mode = u32::from_str_radix(digits, 8).expect("three octal digits");
+                check_store_mode(mode)?;
+                store.mode = Some(mode);
+            }
             "url" | "on_error" => {
                 return Err(Error::policy(
                     field,

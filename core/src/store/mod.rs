@@ -12,9 +12,10 @@ use std::ops::Deref;
 
 use portable_atomic::AtomicU128;
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::fingerprint::SECRET_BYTES;
-use crate::policy::{StoreConfig, StoreKind};
+use crate::policy::{StoreConfig, StoreKind, DEFAULT_STORE_MODE};
 use crate::stats::Counters;
 use crate::table::{Bucket, BUCKET_SLOTS};
 
@@ -32,9 +33,10 @@ pub(crate) struct Opened {
     pub(crate) epoch_ms: u64,
 }
 
-/// Opens the store the policy names. `now_ms` is the guard clock's time,
-/// which a new store counts from.
-pub(crate) fn open(config: &StoreConfig, now_ms: u64) -> Result<Opened> {
+/// Opens the store the policy names for a guard on `clock`. A new store
+/// counts from the clock's time now; a shared one checks its file's time
+/// against the clock.
+pub(crate) fn open_for(config: &StoreConfig, clock: &dyn Clock) -> Result<Opened> {
     if !AtomicU128::is_lock_free() {
         return Err(Error::Store(
             "this CPU has no lock-free 16-byte compare-and-swap; loginguard refuses to fall back to locks".into(),
@@ -47,13 +49,26 @@ pub(crate) fn open(config: &StoreConfig, now_ms: u64) -> Result<Opened> {
                 Box::default(),
             ),
             secret: fresh_secret()?,
-            epoch_ms: now_ms,
+            epoch_ms: clock.now_ms(),
         }),
         StoreKind::Shared => match &config.path {
-            Some(path) => shared::open(path, config.capacity, now_ms),
+            Some(path) => shared::open(
+                path,
+                config.capacity,
+                config.mode.unwrap_or(DEFAULT_STORE_MODE),
+                clock,
+            ),
             None => Err(Error::policy("store.path", "the shared store needs a path")),
         },
     }
+}
+
+/// Opens the store the policy names for a manual clock that reads `now_ms`.
+#[cfg(test)]
+pub(crate) fn open(config: &StoreConfig, now_ms: u64) -> Result<Opened> {
+    let clock = crate::clock::ManualClock::new();
+    clock.set_ms(now_ms);
+    open_for(config, &clock)
 }
 
 pub(crate) fn fresh_secret() -> Result<[u8; SECRET_BYTES]> {
