@@ -191,6 +191,39 @@ def test_bobs_device_cookie_does_nothing_on_alices_login() -> None:
     assert CHALLENGE in r.text and not logged_in(shared)
 
 
+@pytest.mark.parametrize("how", ["reset", "change"])
+def test_a_new_password_revokes_the_accounts_device_cookies(how: str) -> None:
+    laptop = Client()
+    assert login(laptop, "alice", "alice-pw").status_code == 302
+    device_cookie = laptop.cookies["loginguard_device"].value
+    laptop.logout()
+
+    if how == "reset":  # the "I forgot my password" flow, from another browser
+        c = Client()
+        c.post("/accounts/password_reset/", {"email": "alice@example.com"}, REMOTE_ADDR=B)
+        link = re.search(r"https?://testserver(\S+)", mail.outbox[0].body)
+        assert link is not None
+        set_password_url = c.get(link.group(1), REMOTE_ADDR=B)["Location"]
+        r = c.post(
+            set_password_url,
+            {"new_password1": "a-new-long-password", "new_password2": "a-new-long-password"},
+            REMOTE_ADDR=B,
+        )
+        assert r.status_code == 302
+    else:
+        user = User.objects.get(username="alice")
+        user.set_password("a-new-long-password")
+        user.save()
+
+    attacker = Client()  # whoever kept the old cookie is an untrusted browser now
+    for i in range(101):
+        login(attacker, "alice", "guess", ip=f"192.0.2.{i}", captcha="solved")
+    laptop.cookies["loginguard_device"] = device_cookie
+    r = login(laptop, "alice", "a-new-long-password")
+    assert r["Location"] == "/accounts/password_reset/"
+    assert not logged_in(laptop)
+
+
 def _lock_network(ip: str) -> None:
     c = Client()
     for i in range(51):
@@ -301,19 +334,40 @@ def test_management_command(capsys: pytest.CaptureFixture[str]) -> None:
         call_command("loginguard", "inspect")
 
 
-def test_logins_elsewhere_are_counted_through_djangos_signals() -> None:
-    from django.contrib import auth
+def _api_request(**data: str) -> Any:
     from django.contrib.sessions.backends.db import SessionStore
 
-    def request() -> Any:
-        req = RequestFactory().post("/api/login", REMOTE_ADDR=B)
-        req.session = SessionStore()
-        return req
+    req = RequestFactory().post("/api/login", data, REMOTE_ADDR=B)
+    req.session = SessionStore()
+    return req
+
+
+def test_authenticate_elsewhere_is_guarded_by_the_backend() -> None:
+    from django.contrib import auth
 
     for _ in range(4):
-        assert auth.authenticate(request(), username="alice", password="wrong") is None
+        assert auth.authenticate(_api_request(), username="alice", password="wrong") is None
     assert get_guard().check(account="alice", ip=B).action is loginguard.Action.CHALLENGE
-    req = request()
+    assert auth.authenticate(_api_request(), username="alice", password="alice-pw") is None
+    req = _api_request(**{"loginguard-captcha": "solved"})  # a form that carries the CAPTCHA
+    user = auth.authenticate(req, username="alice", password="alice-pw")
+    assert user is not None
+    assert user.backend == "loginguard.django.backends.LoginGuardBackend"
+    assert get_guard().check(account="alice", ip=B).action is loginguard.Action.ALLOW
+    auth.login(req, user)
+    assert auth.get_user(req).get_username() == "alice"  # the session's backend finds the user
+
+
+def test_without_the_backend_logins_elsewhere_are_counted_through_djangos_signals(
+    settings: Any,
+) -> None:
+    from django.contrib import auth
+
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+    for _ in range(4):
+        assert auth.authenticate(_api_request(), username="alice", password="wrong") is None
+    assert get_guard().check(account="alice", ip=B).action is loginguard.Action.CHALLENGE
+    req = _api_request()
     user = auth.authenticate(req, username="alice", password="alice-pw")
     assert user is not None
     auth.login(req, user)
@@ -335,7 +389,15 @@ def test_system_checks(settings: Any) -> None:
     settings.LOGINGUARD = {"MANUAL_CLOCK": True}
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "loginguard" not in m]
     ids = sorted(m.id for m in checks.run_checks() if m.id.startswith("loginguard"))
-    assert ids == ["loginguard.E001", "loginguard.W001"]
+    assert ids == ["loginguard.W001", "loginguard.W003"]
+
+    backend = "loginguard.django.backends.LoginGuardBackend"
+    model_backend = "django.contrib.auth.backends.ModelBackend"
+    for backends in ([model_backend], [model_backend, backend]):
+        settings.AUTHENTICATION_BACKENDS = backends
+        found = [m for m in checks.run_checks() if m.id == "loginguard.W002"]
+        assert len(found) == 1
+        assert ("not first" in found[0].msg) == (backend in backends)
 
 
 def test_middleware_needs_the_app(settings: Any) -> None:

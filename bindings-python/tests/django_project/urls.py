@@ -1,6 +1,9 @@
+from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+
+from django_project import views
 
 
 @login_required
@@ -10,5 +13,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
     path("home/", home),
+    path("plain-login/", views.plain_login),
+    path("api/login/", views.json_login),
 ]

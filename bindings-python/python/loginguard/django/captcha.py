@@ -1,18 +1,146 @@
 """CAPTCHA verifiers: reCAPTCHA, hCaptcha and Turnstile (standard library HTTP only) and a
-test double. Any timeout, network error, HTTP error or malformed answer fails closed."""
+test double.
+
+One deadline (``TIMEOUT``) bounds a whole verification: name resolution, connect, TLS, sending
+the request and reading the full answer. Any timeout, network error, HTTP error, malformed
+answer, or answer for another site (``hostname``) or, on reCAPTCHA v3, another form (``action``)
+or a low ``score`` fails closed."""
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.error
+import math
+import socket
+import ssl
+import threading
+import time
 import urllib.parse
-import urllib.request
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.http.request import validate_host
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+#: Name resolutions that may wait at once (``getaddrinfo`` cannot be interrupted): a resolver
+#: that hangs holds these threads, never the worker; more verifications fail at their deadline.
+_RESOLUTIONS = threading.BoundedSemaphore(8)
+_ANSWER_LIMIT = 1 << 16
+
+
+class _Deadline:
+    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.end = clock() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left; ``TimeoutError`` once none are."""
+        left = self.end - self.clock()
+        if left <= 0:
+            raise TimeoutError("the CAPTCHA verification ran out of time")
+        return left
+
+
+class _DeadlineSocket(socket.socket):
+    """A socket whose every wait ends by the verification's deadline, however the peer trickles."""
+
+    deadline: _Deadline | None = None
+
+    def _arm(self) -> None:
+        if self.deadline is not None:
+            self.settimeout(self.deadline.remaining())
+
+    def recv(self, *args: Any, **kwargs: Any) -> bytes:
+        self._arm()
+        return super().recv(*args, **kwargs)
+
+    def recv_into(self, *args: Any, **kwargs: Any) -> int:
+        self._arm()
+        return super().recv_into(*args, **kwargs)
+
+    def send(self, *args: Any, **kwargs: Any) -> int:
+        self._arm()
+        return super().send(*args, **kwargs)
+
+    def sendall(self, *args: Any, **kwargs: Any) -> None:
+        self._arm()
+        super().sendall(*args, **kwargs)
+
+
+class _DeadlineSSLSocket(_DeadlineSocket, ssl.SSLSocket):
+    """TLS over a deadline socket (``SSLSocket.sendall`` loops over ``send``, armed each time)."""
+
+
+def _resolve(host: str, port: int, deadline: _Deadline) -> list[Any]:
+    """``getaddrinfo`` in a helper thread, waited for until the deadline."""
+    if not _RESOLUTIONS.acquire(timeout=deadline.remaining()):
+        raise TimeoutError("name resolution for the CAPTCHA provider is saturated")
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def resolve() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except Exception as error:  # handed to the waiting verification
+            outcome.append(error)
+        finally:
+            _RESOLUTIONS.release()
+            done.set()
+
+    threading.Thread(target=resolve, name="loginguard-captcha-resolve", daemon=True).start()
+    if not done.wait(deadline.remaining()):
+        raise TimeoutError(f"resolving {host} took too long")
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    addresses: list[Any] = outcome[0]
+    return addresses
+
+
+def _connect(host: str, port: int, deadline: _Deadline) -> _DeadlineSocket:
+    error: OSError = OSError(f"{host} has no address")
+    for family, kind, proto, _name, address in _resolve(host, port, deadline):
+        sock = _DeadlineSocket(family, kind, proto)
+        sock.deadline = deadline
+        try:
+            sock.settimeout(deadline.remaining())
+            sock.connect(address)
+        except OSError as failed:
+            sock.close()
+            error = failed
+            continue
+        return sock
+    raise error
+
+
+class _Connection(http.client.HTTPConnection):
+    """``http.client`` speaking HTTP over a deadline socket, TLS when given a context."""
+
+    def __init__(
+        self, host: str, port: int | None, deadline: _Deadline, tls: ssl.SSLContext | None
+    ) -> None:
+        self.default_port = http.client.HTTPS_PORT if tls else http.client.HTTP_PORT
+        super().__init__(host, port)
+        self.deadline = deadline
+        self.tls = tls
+
+    def connect(self) -> None:
+        sock = _connect(self.host, self.port, self.deadline)
+        if self.tls is None:
+            self.sock = sock
+            return
+        try:
+            sock.settimeout(self.deadline.remaining())  # bounds the whole handshake
+            secure = self.tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        assert isinstance(secure, _DeadlineSSLSocket)
+        secure.deadline = self.deadline
+        self.sock = secure
 
 
 class CaptchaVerifier(ABC):
@@ -35,7 +163,15 @@ class CaptchaVerifier(ABC):
 
 class SiteVerify(CaptchaVerifier):
     """The ``siteverify`` protocol shared by reCAPTCHA, hCaptcha and Turnstile: a form POST of
-    ``secret``, ``response`` and ``remoteip`` answered by JSON with ``"success": true``."""
+    ``secret``, ``response`` and ``remoteip`` answered by JSON with ``"success": true`` and the
+    ``hostname`` the widget was solved on.
+
+    ``timeout`` (seconds) is the deadline for the whole verification. ``hostnames`` are the
+    expected hostnames, as patterns like Django's ``ALLOWED_HOSTS`` (``".example.com"`` matches
+    its subdomains, ``"*"`` turns the check off); by default ``settings.ALLOWED_HOSTS`` when the
+    token is verified (the hosts Django serves the login form on). ``clock`` (monotonic
+    seconds) measures the deadline.
+    """
 
     verify_url: ClassVar[str]
     script_url: ClassVar[str]
@@ -48,13 +184,35 @@ class SiteVerify(CaptchaVerifier):
         site_key: str = "",
         verify_url: str | None = None,
         timeout: float = 5.0,
+        hostnames: Sequence[str] | None = None,
     ) -> None:
+        name = type(self).__name__
         if not secret:
-            raise ValueError(f"{type(self).__name__} needs a SECRET")
+            raise ValueError(f"{name} needs a SECRET")
         self.secret = secret
         self.site_key = site_key
         self.url = verify_url or self.verify_url
+        parts = urllib.parse.urlsplit(self.url)
+        try:
+            self._port = parts.port
+        except ValueError:
+            raise ValueError(f"{name} VERIFY_URL has a bad port: {self.url!r}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{name} VERIFY_URL must be an http(s) URL, not {self.url!r}")
+        self._host = parts.hostname
+        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.timeout = float(timeout)
+        if not (self.timeout > 0 and math.isfinite(self.timeout)):
+            raise ValueError(f"{name} TIMEOUT must be a positive number of seconds")
+        if hostnames is not None and (
+            isinstance(hostnames, str) or not all(isinstance(h, str) and h for h in hostnames)
+        ):
+            raise ValueError(f"{name} HOSTNAMES must be a list of hostnames")
+        self.hostnames = None if hostnames is None else [h.lower() for h in hostnames]
+        self.clock: Callable[[], float] = time.monotonic
+        self._tls = ssl.create_default_context() if parts.scheme == "https" else None
+        if self._tls is not None:
+            self._tls.sslsocket_class = _DeadlineSSLSocket
 
     def verify(self, token: str, remote_ip: str) -> bool:
         if not token:
@@ -62,20 +220,49 @@ class SiteVerify(CaptchaVerifier):
         fields = {"secret": self.secret, "response": token}
         if remote_ip:
             fields["remoteip"] = remote_ip
-        request = urllib.request.Request(
-            self.url,
-            data=urllib.parse.urlencode(fields).encode(),
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            method="POST",
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                if response.status != 200:
-                    return False
-                answer = json.loads(response.read(1 << 16))
-        except (OSError, ValueError):  # timeouts, refused connections, HTTP errors, bad JSON
+            answer = self._ask(fields, _Deadline(self.timeout, self.clock))
+        except (OSError, ValueError, http.client.HTTPException):
+            # The deadline, refused connections, TLS and HTTP errors, bad JSON.
             return False
-        return isinstance(answer, dict) and answer.get("success") is True
+        return isinstance(answer, dict) and self.accepts(answer)
+
+    def accepts(self, answer: dict[str, Any]) -> bool:
+        """Whether the provider's JSON answer passes the challenge for this site."""
+        return answer.get("success") is True and self._expected_hostname(answer.get("hostname"))
+
+    def _expected_hostname(self, hostname: object) -> bool:
+        patterns = self.hostnames
+        if patterns is None:
+            patterns = list(settings.ALLOWED_HOSTS)
+            if settings.DEBUG and not patterns:  # as Django's request.get_host() allows
+                patterns = [".localhost", "127.0.0.1", "[::1]"]
+        if "*" in patterns:
+            return True
+        if not isinstance(hostname, str) or not hostname:
+            return False
+        return validate_host(hostname.lower().rstrip("."), patterns)
+
+    def _ask(self, fields: dict[str, str], deadline: _Deadline) -> Any:
+        connection = _Connection(self._host, self._port, deadline, self._tls)
+        try:
+            connection.request(
+                "POST",
+                self._target,
+                body=urllib.parse.urlencode(fields).encode(),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Accept": "application/json",
+                    "Connection": "close",
+                    "User-Agent": "loginguard",
+                },
+            )
+            with connection.getresponse() as response:
+                if response.status != 200:
+                    return None
+                return json.loads(response.read(_ANSWER_LIMIT))
+        finally:
+            connection.close()
 
     def widget(self) -> SafeString:
         return format_html(
@@ -87,12 +274,38 @@ class SiteVerify(CaptchaVerifier):
 
 
 class ReCaptcha(SiteVerify):
-    """Google reCAPTCHA (v2 checkbox or invisible)."""
+    """Google reCAPTCHA (v2 checkbox or invisible, or v3). A v3 answer (one that carries a
+    ``score`` or an ``action``) passes only with ``action`` equal to ``action`` and ``score`` at
+    least ``min_score``."""
 
     field = "g-recaptcha-response"
     verify_url = "https://www.google.com/recaptcha/api/siteverify"
     script_url = "https://www.google.com/recaptcha/api.js"
     widget_class = "g-recaptcha"
+
+    def __init__(self, *, action: str = "login", min_score: float = 0.5, **options: Any) -> None:
+        super().__init__(**options)
+        if not isinstance(action, str) or not action:
+            raise ValueError("ReCaptcha ACTION must be a non-empty string")
+        if isinstance(min_score, bool) or not isinstance(min_score, (int, float)):
+            raise ValueError("ReCaptcha MIN_SCORE must be a number from 0.0 to 1.0")
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError("ReCaptcha MIN_SCORE must be a number from 0.0 to 1.0")
+        self.action = action
+        self.min_score = float(min_score)
+
+    def accepts(self, answer: dict[str, Any]) -> bool:
+        if not super().accepts(answer):
+            return False
+        if "score" not in answer and "action" not in answer:
+            return True  # v2
+        score = answer.get("score")
+        return (
+            answer.get("action") == self.action
+            and isinstance(score, (int, float))
+            and not isinstance(score, bool)
+            and score >= self.min_score
+        )
 
 
 class HCaptcha(SiteVerify):

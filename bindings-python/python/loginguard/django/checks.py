@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Warning, register
+
+from loginguard.django.conf import BACKEND
 
 MIDDLEWARE = "loginguard.django.middleware.LoginGuardMiddleware"
 
@@ -13,12 +15,33 @@ MIDDLEWARE = "loginguard.django.middleware.LoginGuardMiddleware"
 @register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     found: list[Any] = []
+    backends = list(settings.AUTHENTICATION_BACKENDS)
+    if BACKEND not in backends:
+        found.append(
+            Warning(
+                f"{BACKEND} is not in AUTHENTICATION_BACKENDS: authenticate() calls outside "
+                "the login views (the admin's, APIs, other apps) are not guarded.",
+                hint=f"Put {BACKEND!r} first in AUTHENTICATION_BACKENDS.",
+                id="loginguard.W002",
+            )
+        )
+    elif backends[0] != BACKEND:
+        found.append(
+            Warning(
+                f"{BACKEND} is not first in AUTHENTICATION_BACKENDS: {backends[0]} checks "
+                "passwords before the guard does.",
+                hint=f"Put {BACKEND!r} first in AUTHENTICATION_BACKENDS.",
+                id="loginguard.W002",
+            )
+        )
     if MIDDLEWARE not in settings.MIDDLEWARE:
         found.append(
-            Error(
-                f"{MIDDLEWARE} is not in MIDDLEWARE: login views are not protected.",
-                hint="Add it after django.contrib.auth.middleware.AuthenticationMiddleware.",
-                id="loginguard.E001",
+            Warning(
+                f"{MIDDLEWARE} is not in MIDDLEWARE: login views get no CAPTCHA step, 429 or "
+                "password-reset redirect (the backend only refuses).",
+                hint="Add it after django.contrib.auth.middleware.AuthenticationMiddleware, or "
+                "decorate your login views with loginguard.django.protect.",
+                id="loginguard.W003",
             )
         )
     if not getattr(settings, "LOGINGUARD", {}).get("CAPTCHA"):

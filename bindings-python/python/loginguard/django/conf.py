@@ -123,5 +123,13 @@ def client_ip(request: HttpRequest) -> str:
     return hops[0] if hops else remote
 
 
+BACKEND = "loginguard.django.backends.LoginGuardBackend"
+
+
+def backend_installed() -> bool:
+    """Whether ``LoginGuardBackend`` guards ``authenticate()`` (it counts every attempt)."""
+    return BACKEND in settings.AUTHENTICATION_BACKENDS
+
+
 def username_field() -> str:
     return str(options().get("USERNAME_FIELD", "username"))

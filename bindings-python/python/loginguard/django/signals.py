@@ -7,12 +7,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
 from django.dispatch import Signal
 from django.http import HttpRequest
 
 import loginguard
-from loginguard.django import conf
+from loginguard.django import conf, flow
 
 #: Sent for every loginguard event (challenge, lock, reset_required, reset_account, reset_ip)
 #: with ``sender=loginguard.Guard`` and ``event=`` a :class:`loginguard.Event`. An exception
@@ -28,15 +29,18 @@ def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: 
     if request is None:
         return
     state = getattr(request, "loginguard", None)
-    guard = conf.get_guard()
-    if state is not None:
-        guard.record_success(**state.attempt, after_begin=True)
-        state.succeeded = True
+    if isinstance(state, flow.LoginState) and state.allowed:
+        state.logged_in = True
+        if not getattr(user, "_loginguard_success_recorded", False):
+            flow.record_success(state)  # the middleware's begin, without LoginGuardBackend
         return
-    # A login that did not go through a guarded login view (another backend or view).
+    if getattr(user, "_loginguard_success_recorded", False):
+        return  # LoginGuardBackend recorded this login's success
+    # A login that no begin preceded (after sign-up, post_reset_login, another backend).
     try:
-        guard.record_success(account=user.get_username(), ip=conf.client_ip(request) or None)
-    except loginguard.LoginGuardError:
+        account = flow.account_key(user.get_username())
+        conf.get_guard().record_success(account=account, ip=conf.client_ip(request) or None)
+    except (loginguard.LoginGuardError, ValidationError, flow.UnkeyableAccount):
         pass
 
 
@@ -44,14 +48,16 @@ def on_login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
     if request is None or getattr(request, "loginguard", None) is not None:
-        return  # the middleware's begin() already counted this attempt
+        return  # begin() already counted this attempt
+    if conf.backend_installed():
+        return  # LoginGuardBackend counts every authenticate(), refused ones not at all
     account = credentials.get(get_user_model().USERNAME_FIELD)
     try:
         conf.get_guard().record_failure(
-            account=account if isinstance(account, str) else None,
+            account=flow.account_key(account) if isinstance(account, str) else None,
             ip=conf.client_ip(request) or None,
         )
-    except loginguard.LoginGuardError:
+    except (loginguard.LoginGuardError, ValidationError, flow.UnkeyableAccount):
         pass
 
 

@@ -1,0 +1,232 @@
+"""One login attempt through the guard, shared by the middleware, the ``protect`` decorator and
+the authentication backend: the account keyed as Django will authenticate it, ``begin`` with
+the CAPTCHA step, the refusal responses, and what follows the view."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import resolve_url
+from django.template.loader import render_to_string
+
+import loginguard
+from loginguard import Action, Decision, Reason
+from loginguard.django import conf, devices
+
+
+class UnkeyableAccount(Exception):
+    """An account that loginguard cannot key (over its byte limit, or not text): the attempt
+    is refused, never counted on the network alone."""
+
+
+@dataclass
+class LoginState:
+    """The attempt that ``begin`` started for this request (``request.loginguard``)."""
+
+    attempt: dict[str, Any]
+    decision: Decision
+    challenge_passed: bool
+    #: Began by the middleware or ``protect``, which answer the CAPTCHA step, 429 and the reset
+    #: redirect; the backend alone only refuses.
+    from_view: bool = False
+    #: The backend has checked the password against this begin (one check per begin).
+    consumed: bool = False
+    #: ``record_success(after_begin=True)`` was called for it.
+    succeeded: bool = False
+    #: Django's ``login()`` followed (``user_logged_in``): the browser gets a device cookie.
+    logged_in: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the password may be checked."""
+        return self.decision.lets_password_be_checked(self.challenge_passed)
+
+
+def account_key(value: object, username_field: forms.Field | None = None) -> str | None:
+    """The account as Django will authenticate it: the login form's username field cleaning
+    (``str.strip()``, then NFKC, as ``UsernameField`` does) and the user model's
+    ``normalize_username``. ``None`` for an empty name; ``ValidationError`` when the field
+    rejects the value (the form then authenticates nobody); ``UnkeyableAccount`` for a value
+    that is not text."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UnkeyableAccount("the username is not text")
+    if username_field is None:
+        from django.contrib.auth.forms import UsernameField  # imports the auth models
+
+        username_field = UsernameField(required=False)
+    cleaned = username_field.clean(value)
+    if not isinstance(cleaned, str):
+        raise UnkeyableAccount("the username is not text")
+    normalize = getattr(get_user_model(), "normalize_username", None)
+    if normalize is not None:
+        cleaned = normalize(cleaned)
+        if not isinstance(cleaned, str):
+            raise UnkeyableAccount("the username is not text")
+    return cleaned or None
+
+
+def form_account(request: HttpRequest, form_class: type[forms.BaseForm] | None) -> str | None:
+    """The account that ``form_class`` (a login form such as ``AuthenticationForm``) will pass
+    to ``authenticate()`` for this POST, read and cleaned by the form's own username field."""
+    name = conf.username_field()
+    form: forms.BaseForm | None = None
+    if form_class is not None:
+        try:
+            form = form_class(request, data=request.POST)  # type: ignore[call-arg,misc]
+        except TypeError:  # a form without AuthenticationForm's (request, data=...) signature
+            form = None
+    if form is None or name not in form.fields:
+        return account_key(request.POST.get(name))
+    username_field = form.fields[name]
+    raw = username_field.widget.value_from_datadict(form.data, form.files, form.add_prefix(name))
+    return account_key(raw, username_field)
+
+
+def begin(request: Any, account: str | None, *, from_view: bool) -> LoginState:
+    """``check``, the CAPTCHA when the account or network is over ``challenge_after``, then
+    ``begin``. ``request`` may be ``None`` (an ``authenticate()`` without one)."""
+    guard = conf.get_guard()
+    ip = (conf.client_ip(request) or None) if request is not None else None
+    device = devices.device_for(request, account) if request is not None and account else None
+    attempt: dict[str, Any] = {"account": account, "ip": ip, "device": device}
+    try:
+        try:
+            decision = guard.check(**attempt)
+        except loginguard.InvalidIpError:
+            attempt["ip"] = None  # a REMOTE_ADDR that is no address: the account still counts
+            decision = guard.check(**attempt)
+        passed = False
+        if decision.action is Action.CHALLENGE and request is not None:
+            verifier = conf.get_verifier()
+            if verifier is not None:
+                token = verifier.token(request)
+                passed = bool(token) and verifier.verify(token, attempt["ip"] or "")
+        decision = guard.begin(**attempt, challenge_passed=passed)
+    except loginguard.LoginGuardError as e:
+        # Over 1024 bytes, or neither an account nor an address: refused, never counted on
+        # the network alone.
+        raise UnkeyableAccount(str(e)) from e
+    return LoginState(attempt, decision, passed, from_view=from_view)
+
+
+def record_success(state: LoginState) -> None:
+    """Records the success of the password checked after ``state``'s begin (once)."""
+    if not state.succeeded:
+        conf.get_guard().record_success(**state.attempt, after_begin=True)
+        state.succeeded = True
+
+
+def _wait_text(ms: int) -> str:
+    seconds = math.ceil(ms / 1000)
+    if seconds < 120:
+        return f"{seconds} seconds"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} minutes"
+    return f"{math.ceil(minutes / 60)} hours"
+
+
+def refusal(request: HttpRequest, decision: Decision, account: str) -> HttpResponse:
+    """The response for an attempt whose password may not be checked."""
+    if decision.action is Action.RESET_REQUIRED:
+        target = conf.options().get("PASSWORD_RESET_URL", "password_reset")
+        response: HttpResponse = HttpResponseRedirect(resolve_url(target))
+        return response
+    if decision.action is Action.CHALLENGE:
+        verifier = conf.get_verifier()
+        html = render_to_string(
+            "loginguard/challenge.html",
+            {
+                "username": account,
+                "username_field": conf.username_field(),
+                "captcha": verifier.widget() if verifier else "",
+                "captcha_configured": verifier is not None,
+                "next": request.POST.get("next", ""),
+                "decision": decision,
+            },
+            request=request,
+        )
+        return HttpResponse(html, status=200)
+    if decision.reason is Reason.DENYLIST:
+        status, message = 403, "Logins from your network are blocked."
+    elif decision.reason is Reason.IP:
+        message = (
+            "Too many failed logins from your network. Try again in "
+            f"{_wait_text(decision.retry_after_ms or 0)}, or from another network."
+        )
+        status = 429
+    else:
+        message = (
+            "Too many failed logins on this account. Try again in "
+            f"{_wait_text(decision.retry_after_ms or 0)}."
+        )
+        status = 429
+    html = render_to_string(
+        "loginguard/blocked.html", {"message": message, "decision": decision}, request=request
+    )
+    response = HttpResponse(html, status=status)
+    if decision.retry_after_ms is not None:
+        response["Retry-After"] = str(math.ceil(decision.retry_after_ms / 1000))
+    return response
+
+
+def unkeyable(request: HttpRequest) -> HttpResponse:
+    """``400``: a username that cannot be an account (e.g. over 1024 bytes once cleaned)."""
+    html = render_to_string(
+        "loginguard/blocked.html",
+        {"message": "This username cannot be used to log in.", "decision": None},
+        request=request,
+    )
+    return HttpResponse(html, status=400)
+
+
+def before_login(
+    request: HttpRequest, form_class: type[forms.BaseForm] | None
+) -> HttpResponse | None:
+    """Before a login view handles a POST: a response that refuses it, or ``None`` to let the
+    view check the password (``request.loginguard`` then holds the begun attempt)."""
+    try:
+        account = form_account(request, form_class)
+    except ValidationError:
+        return None  # the form shows its error and authenticates nobody: nothing to count
+    except UnkeyableAccount:
+        return unkeyable(request)
+    if account is None:
+        return None  # an empty username: the form rejects it
+    try:
+        state = begin(request, account, from_view=True)
+    except UnkeyableAccount:
+        return unkeyable(request)
+    if not state.allowed:
+        return refusal(request, state.decision, account)
+    request.loginguard = state  # type: ignore[attr-defined]
+    return None
+
+
+def after_login(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """After the login view: the device cookie on a login, the next step after a failure."""
+    state: LoginState | None = getattr(request, "loginguard", None)
+    if state is None or not state.from_view:
+        return response
+    account = state.attempt["account"]
+    if state.logged_in:
+        user = getattr(request, "user", None)
+        if account and user is not None and user.is_authenticated:
+            devices.issue(request, response, account, user)
+        return response
+    if state.succeeded:
+        return response  # the right password, but the view refused the login (e.g. not staff)
+    # A failed password: the advance begin() recorded stands; show what comes next.
+    decision = conf.get_guard().check(**state.attempt)
+    if decision.action is Action.ALLOW:
+        return response
+    return refusal(request, decision, account or "")

@@ -1,0 +1,36 @@
+"""Login views that are not Django's LoginView: each calls ``authenticate()`` itself, as DRF's
+token view, django-allauth and hand-written JSON endpoints do."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth import authenticate, login
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+
+def plain_login(request: HttpRequest) -> HttpResponse:
+    """A form POST checked with ``authenticate()`` and ``login()``."""
+    user = authenticate(
+        request, username=request.POST.get("username"), password=request.POST.get("password")
+    )
+    if user is None:
+        return HttpResponse("wrong username or password", status=401)
+    login(request, user)
+    return HttpResponse(f"welcome {user.get_username()}")
+
+
+@csrf_exempt
+def json_login(request: HttpRequest) -> HttpResponse:
+    """A JSON API that hands out a token and never calls ``login()`` (like DRF's token view)."""
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return JsonResponse({"error": "bad json"}, status=400)
+    if not isinstance(body, dict):
+        return JsonResponse({"error": "bad json"}, status=400)
+    user = authenticate(request, username=body.get("username"), password=body.get("password"))
+    if user is None:
+        return JsonResponse({"error": "wrong username or password"}, status=401)
+    return JsonResponse({"token": f"token-for-{user.get_username()}"})

@@ -1,0 +1,226 @@
+"""Every ``authenticate()`` is guarded: the admin login, a plain view and a JSON API that call
+``authenticate()`` themselves, and Django's ``LoginView``. Past every threshold the right
+password does not log in, and each attempt is counted exactly once."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Callable
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+import loginguard
+from loginguard import Action
+from loginguard.django import conf, get_guard
+
+pytestmark = pytest.mark.django_db
+
+A = "203.0.113.7"
+B = "198.51.100.20"
+CHALLENGE = 'id="loginguard-challenge"'
+NO_CHALLENGE = "[account]\nchallenge_after = false\n[ip]\nchallenge_after = false\n"
+
+
+@pytest.fixture(autouse=True)
+def users(db: Any) -> None:
+    User.objects.create_user("alice", "alice@example.com", "alice-pw", is_staff=True)
+    User.objects.create_user("bob", "bob@example.com", "bob-pw", is_staff=True)
+
+
+def logged_in(client: Client) -> bool:
+    return "_auth_user_id" in client.session
+
+
+def via_login_view(c: Client, username: str, password: str, ip: str, captcha: str | None) -> bool:
+    data = {"username": username, "password": password}
+    if captcha is not None:
+        data["loginguard-captcha"] = captcha
+    r = c.post("/accounts/login/", data, REMOTE_ADDR=ip)
+    return r.status_code == 302 and r["Location"] == "/home/" and logged_in(c)
+
+
+def via_admin(c: Client, username: str, password: str, ip: str, captcha: str | None) -> bool:
+    data = {"username": username, "password": password, "next": "/admin/"}
+    if captcha is not None:
+        data["loginguard-captcha"] = captcha
+    r = c.post("/admin/login/", data, REMOTE_ADDR=ip)
+    return r.status_code == 302 and r["Location"] == "/admin/" and logged_in(c)
+
+
+def via_plain_view(c: Client, username: str, password: str, ip: str, captcha: str | None) -> bool:
+    data = {"username": username, "password": password}
+    if captcha is not None:
+        data["loginguard-captcha"] = captcha
+    r = c.post("/plain-login/", data, REMOTE_ADDR=ip)
+    return r.status_code == 200 and r.text == f"welcome {username}" and logged_in(c)
+
+
+def via_json_view(c: Client, username: str, password: str, ip: str, captcha: str | None) -> bool:
+    body = json.dumps({"username": username, "password": password})
+    r = c.post("/api/login/", body, content_type="application/json", REMOTE_ADDR=ip)
+    return r.status_code == 200 and r.json() == {"token": f"token-for-{username}"}
+
+
+Flow = Callable[[Client, str, str, str, "str | None"], bool]
+FLOWS: dict[str, Flow] = {
+    "login_view": via_login_view,
+    "admin": via_admin,
+    "plain_view": via_plain_view,
+    "json_view": via_json_view,
+}
+# The flows whose form can carry a solved CAPTCHA.
+WITH_CAPTCHA = ["login_view", "admin", "plain_view"]
+
+
+def policy(settings: Any, toml: str) -> None:
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": toml}
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_the_right_password_logs_in(flow: str) -> None:
+    assert FLOWS[flow](Client(), "alice", "alice-pw", A, None)
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_past_challenge_the_right_password_without_captcha_does_not_log_in(flow: str) -> None:
+    attempt = FLOWS[flow]
+    for _ in range(4):
+        assert not attempt(Client(), "alice", "wrong", A, None)
+    c = Client()
+    assert not attempt(c, "alice", "alice-pw", A, None)
+    assert not logged_in(c)
+    assert get_guard().check(account="alice", ip=A).action is Action.CHALLENGE
+
+
+@pytest.mark.parametrize("flow", WITH_CAPTCHA)
+def test_past_challenge_a_solved_captcha_lets_the_right_password_in(flow: str) -> None:
+    attempt = FLOWS[flow]
+    for _ in range(4):
+        attempt(Client(), "alice", "wrong", A, None)
+    assert not attempt(Client(), "alice", "alice-pw", A, "wrong-answer")
+    assert attempt(Client(), "alice", "alice-pw", A, "solved")
+    assert get_guard().check(account="alice", ip=A).action is Action.ALLOW
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_past_the_account_ip_lock_the_right_password_does_not_log_in(
+    flow: str, settings: Any
+) -> None:
+    policy(settings, NO_CHALLENGE)
+    attempt = FLOWS[flow]
+    for _ in range(11):
+        assert not attempt(Client(), "alice", "wrong", A, None)
+    d = get_guard().check(account="alice", ip=A)
+    assert (d.action, d.reason) == (Action.DENY, loginguard.Reason.ACCOUNT_IP)
+    assert not attempt(Client(), "alice", "alice-pw", A, None)
+    assert get_guard().check(account="alice", ip=A).failures == 11  # refused, not counted
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_past_the_ip_deny_the_right_password_does_not_log_in(flow: str, settings: Any) -> None:
+    policy(settings, NO_CHALLENGE)
+    attempt = FLOWS[flow]
+    for i in range(51):
+        assert not attempt(Client(), f"user{i}", "guess", A, None)
+    d = get_guard().check(ip=A)
+    assert (d.action, d.reason) == (Action.DENY, loginguard.Reason.IP)
+    assert not attempt(Client(), "alice", "alice-pw", A, None)
+    assert attempt(Client(), "alice", "alice-pw", B, None)  # another network is not blocked
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_past_reset_required_the_right_password_does_not_log_in(flow: str, settings: Any) -> None:
+    policy(settings, "[account]\nchallenge_after = false\nreset_after = 5\n")
+    attempt = FLOWS[flow]
+    for i in range(6):
+        assert not attempt(Client(), "alice", "wrong", f"192.0.2.{i}", None)
+    assert get_guard().check(account="alice").action is Action.RESET_REQUIRED
+    assert not attempt(Client(), "alice", "alice-pw", B, None)
+    get_guard().advance_ms(7 * 24 * 3600 * 1000)
+    assert not attempt(Client(), "alice", "alice-pw", B, None)
+
+
+def test_120_wrong_admin_passwords_from_one_network_then_the_right_one() -> None:
+    attacker = Client()
+    for i in range(120):
+        assert not via_admin(attacker, "alice", f"guess{i}", A, "solved")
+    assert get_guard().check(account="alice", ip=A).action is not Action.ALLOW
+    c = Client()
+    assert not via_admin(c, "alice", "alice-pw", A, "solved")
+    r = c.post(
+        "/admin/login/",
+        {"username": "alice", "password": "alice-pw", "loginguard-captcha": "solved"},
+        REMOTE_ADDR=A,
+    )
+    assert r.status_code == 429 and "on this account" in r.text
+    assert not logged_in(c)
+
+
+class CountingGuard:
+    """Delegates to the real guard and counts the calls that record something."""
+
+    def __init__(self, guard: loginguard.Guard) -> None:
+        self.guard = guard
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.guard, name)
+        if name not in ("begin", "record_failure", "record_success"):
+            return method
+
+        def counted(**kwargs: Any) -> Any:
+            key = name + ("(after_begin)" if kwargs.get("after_begin") else "")
+            self.calls[key] += 1
+            return method(**kwargs)
+
+        return counted
+
+
+@pytest.fixture()
+def counting() -> CountingGuard:
+    counting = CountingGuard(get_guard())
+    conf._guard = counting  # type: ignore[assignment]
+    return counting
+
+
+def failures() -> dict[str, int]:
+    return {s.dimension: s.failures for s in get_guard().inspect(account="alice", ip=A).dimensions}
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_one_begin_per_attempt_and_one_success_per_login(
+    flow: str, counting: CountingGuard
+) -> None:
+    attempt = FLOWS[flow]
+    assert not attempt(Client(), "alice", "wrong", A, None)
+    assert counting.calls == {"begin": 1}
+    assert failures() == {"account": 1, "account_ip": 1, "ip": 1}
+
+    counting.calls.clear()
+    assert attempt(Client(), "alice", "alice-pw", A, None)
+    assert counting.calls == {"begin": 1, "record_success(after_begin)": 1}
+    assert failures() == {"account": 0, "account_ip": 0, "ip": 1}
+
+
+def test_a_success_without_login_is_recorded() -> None:
+    """DRF's token view authenticates and never calls login()."""
+    for _ in range(3):
+        assert not via_json_view(Client(), "alice", "wrong", A, None)
+    assert get_guard().check(account="alice", ip=A).failures == 3
+    assert via_json_view(Client(), "alice", "alice-pw", A, None)
+    assert get_guard().check(account="alice", ip=A).failures == 0
+
+
+def test_authenticate_without_a_request_is_guarded_by_the_account(settings: Any) -> None:
+    from django.contrib.auth import authenticate
+
+    for _ in range(4):
+        assert authenticate(username="alice", password="wrong") is None
+    assert get_guard().check(account="alice").action is Action.CHALLENGE
+    assert authenticate(username="alice", password="alice-pw") is None
+    get_guard().reset_account("alice")
+    user = authenticate(username="alice", password="alice-pw")
+    assert user is not None and user.get_username() == "alice"
