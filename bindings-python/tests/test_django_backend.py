@@ -64,15 +64,26 @@ def via_json_view(c: Client, username: str, password: str, ip: str, captcha: str
     return r.status_code == 200 and r.json() == {"token": f"token-for-{username}"}
 
 
+def via_protected_view(
+    c: Client, username: str, password: str, ip: str, captcha: str | None
+) -> bool:
+    data = {"username": username, "password": password}
+    if captcha is not None:
+        data["loginguard-captcha"] = captcha
+    r = c.post("/protected-login/", data, REMOTE_ADDR=ip)
+    return r.status_code == 200 and r.text == f"welcome {username}" and logged_in(c)
+
+
 Flow = Callable[[Client, str, str, str, "str | None"], bool]
 FLOWS: dict[str, Flow] = {
     "login_view": via_login_view,
     "admin": via_admin,
     "plain_view": via_plain_view,
     "json_view": via_json_view,
+    "protected_view": via_protected_view,
 }
 # The flows whose form can carry a solved CAPTCHA.
-WITH_CAPTCHA = ["login_view", "admin", "plain_view"]
+WITH_CAPTCHA = ["login_view", "admin", "plain_view", "protected_view"]
 
 
 def policy(settings: Any, toml: str) -> None:
@@ -205,6 +216,27 @@ def test_one_begin_per_attempt_and_one_success_per_login(
     assert failures() == {"account": 0, "account_ip": 0, "ip": 1}
 
 
+def test_without_the_backend_the_middleware_counts_once(
+    counting: CountingGuard, settings: Any
+) -> None:
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+    assert not via_login_view(Client(), "alice", "wrong", A, None)
+    assert counting.calls == {"begin": 1}
+    assert failures() == {"account": 1, "account_ip": 1, "ip": 1}
+    counting.calls.clear()
+    assert via_login_view(Client(), "alice", "alice-pw", A, None)
+    assert counting.calls == {"begin": 1, "record_success(after_begin)": 1}
+    assert failures() == {"account": 0, "account_ip": 0, "ip": 1}
+
+
+def test_a_json_view_can_say_why_it_refused() -> None:
+    for _ in range(4):
+        via_json_view(Client(), "alice", "wrong", A, None)
+    body = json.dumps({"username": "alice", "password": "alice-pw"})
+    r = Client().post("/api/login/", body, content_type="application/json", REMOTE_ADDR=A)
+    assert (r.status_code, r.json()) == (429, {"error": "challenge"})
+
+
 def test_a_success_without_login_is_recorded() -> None:
     """DRF's token view authenticates and never calls login()."""
     for _ in range(3):
@@ -224,3 +256,34 @@ def test_authenticate_without_a_request_is_guarded_by_the_account(settings: Any)
     get_guard().reset_account("alice")
     user = authenticate(username="alice", password="alice-pw")
     assert user is not None and user.get_username() == "alice"
+
+
+@pytest.mark.parametrize("middleware", [True, False])
+def test_protect_gives_a_view_the_whole_flow(middleware: bool, settings: Any) -> None:
+    if not middleware:
+        settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "loginguard" not in m]
+    settings.LOGINGUARD = {
+        **settings.LOGINGUARD,
+        "POLICY": "[account]\nreset_after = 20\n[ip]\nchallenge_after = false",
+    }
+
+    def post(ip: str = A, **data: str) -> Any:
+        return Client().post("/protected-login/", data, REMOTE_ADDR=ip)
+
+    for _ in range(3):
+        r = post(username="alice", password="wrong")
+        assert r.status_code == 401
+    r = post(username="alice", password="wrong")  # the 4th failure: the CAPTCHA step
+    assert r.status_code == 200 and CHALLENGE in r.text
+    r = post(username="alice", password="alice-pw")
+    assert r.status_code == 200 and CHALLENGE in r.text
+    for _ in range(7):
+        r = post(username="alice", password="wrong", **{"loginguard-captcha": "solved"})
+    assert r.status_code == 429 and r["Retry-After"] == "60" and "on this account" in r.text
+    for i in range(10):
+        post(f"192.0.2.{i}", username="alice", password="wrong", **{"loginguard-captcha": "solved"})
+    r = post(B, username="alice", password="alice-pw", **{"loginguard-captcha": "solved"})
+    assert r.status_code == 302 and r["Location"] == "/accounts/password_reset/"
+    assert get_guard().check(account="alice").failures == 21  # each attempt counted once
+    r = post(B, username="a" * 1100, password="x")
+    assert r.status_code == 400

@@ -16,5 +16,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("home/", home),
     path("plain-login/", views.plain_login),
+    path("protected-login/", views.protected_login),
     path("api/login/", views.json_login),
 ]

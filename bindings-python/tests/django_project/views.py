@@ -1,5 +1,6 @@
 """Login views that are not Django's LoginView: each calls ``authenticate()`` itself, as DRF's
-token view, django-allauth and hand-written JSON endpoints do."""
+token view, django-allauth and hand-written JSON endpoints do; ``protected_login`` also gets
+the middleware's flow from ``@protect``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 from django.contrib.auth import authenticate, login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from loginguard.django import protect
 
 
 def plain_login(request: HttpRequest) -> HttpResponse:
@@ -32,5 +35,15 @@ def json_login(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "bad json"}, status=400)
     user = authenticate(request, username=body.get("username"), password=body.get("password"))
     if user is None:
+        # LoginGuardBackend leaves the attempt it refused in request.loginguard.
+        state = getattr(request, "loginguard", None)
+        if state is not None and not state.allowed:
+            return JsonResponse({"error": str(state.decision.action)}, status=429)
         return JsonResponse({"error": "wrong username or password"}, status=401)
     return JsonResponse({"token": f"token-for-{user.get_username()}"})
+
+
+@protect
+def protected_login(request: HttpRequest) -> HttpResponse:
+    """``plain_login`` with the CAPTCHA step, 429 and the reset redirect from ``@protect``."""
+    return plain_login(request)

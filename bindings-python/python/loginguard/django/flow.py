@@ -71,7 +71,9 @@ def account_key(value: object, username_field: forms.Field | None = None) -> str
         cleaned = normalize(cleaned)
         if not isinstance(cleaned, str):
             raise UnkeyableAccount("the username is not text")
-    return cleaned or None
+    # NFKC can start a name with a space (U+00A8 is " \u0308"): strip again, so that keying
+    # the form's cleaned name again (in the backend) gives the same key.
+    return cleaned.strip() or None
 
 
 def form_account(request: HttpRequest, form_class: type[forms.BaseForm] | None) -> str | None:
@@ -215,8 +217,9 @@ def before_login(
 def after_login(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """After the login view: the device cookie on a login, the next step after a failure."""
     state: LoginState | None = getattr(request, "loginguard", None)
-    if state is None or not state.from_view:
+    if state is None or not state.from_view or state.extra.get("answered"):
         return response
+    state.extra["answered"] = True  # once, under both the middleware and ``protect``
     account = state.attempt["account"]
     if state.logged_in:
         user = getattr(request, "user", None)
