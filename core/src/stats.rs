@@ -51,10 +51,10 @@ impl Counters {
     }
 
     pub(crate) fn decisions(&self) -> [u64; 4] {
-        let mut out = [0; 4];
+        let mut out = [0u64; 4];
         for s in &self.stripes {
             for (o, c) in out.iter_mut().zip(&s.0) {
-                *o += c.load(Relaxed);
+                *o = o.saturating_add(c.load(Relaxed)); // a file may hold any value
             }
         }
         out

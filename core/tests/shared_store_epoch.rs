@@ -155,6 +155,20 @@ fn time_runs_on_a_file_shared_by_manual_clocks() {
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
+#[test]
+fn huge_statistics_in_the_file_never_overflow() {
+    let path = temp_store("stats");
+    let mut bytes = valid_file(&path, manual(0));
+    // The statistics (1024..4096): every counter near its end.
+    bytes[1024..HEADER_BYTES].fill(0xff);
+    std::fs::write(&path, bytes).unwrap();
+    let guard = open(&path, manual(0)).unwrap();
+    guard.record_failure(&Attempt::new().account("alice")).unwrap();
+    let stats = guard.stats();
+    assert_eq!(stats.allow, u64::MAX);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
 /// Opens `bytes` as a store file and, if it opens, uses it: never a panic,
 /// and any error is a store error.
 fn open_mangled(path: &Path, bytes: &[u8], clock: Arc<dyn Clock>) -> Result<(), TestCaseError> {
