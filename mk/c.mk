@@ -14,7 +14,7 @@ C_TESTS := conformance bad_input api threads
 CBINDGEN := tools/bin/cbindgen --quiet --config ffi-c/cbindgen.toml --crate loginguard-ffi
 PREFIX ?= /usr/local
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := policy c_api
+FUZZ_TARGETS := policy c_api store_header
 
 TEST_TARGETS += test-c
 
