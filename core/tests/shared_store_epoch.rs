@@ -163,7 +163,9 @@ fn huge_statistics_in_the_file_never_overflow() {
     bytes[1024..HEADER_BYTES].fill(0xff);
     std::fs::write(&path, bytes).unwrap();
     let guard = open(&path, manual(0)).unwrap();
-    guard.record_failure(&Attempt::new().account("alice")).unwrap();
+    guard
+        .record_failure(&Attempt::new().account("alice"))
+        .unwrap();
     let stats = guard.stats();
     assert_eq!(stats.allow, u64::MAX);
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
