@@ -156,6 +156,14 @@ fn temporary_files_of_dead_creators_are_removed_by_the_next() {
     assert!(!stale.exists(), "a dead creator's temporary file was left");
     assert!(live.exists(), "a live creator's temporary file was removed");
     assert!(other.exists(), "another store's temporary file was removed");
+    // A creation killed while another finished: the next guard that opens it cleans up.
+    let file = std::fs::File::create(&stale).unwrap();
+    file.set_modified(an_hour_ago).unwrap();
+    let recent = dir.join(format!(".counters.store.{dead}.ffeeddccbbaa9988.tmp"));
+    std::fs::File::create(&recent).unwrap();
+    open(&path, "").unwrap();
+    assert!(!stale.exists(), "a dead creator's temporary file was left");
+    assert!(recent.exists(), "a temporary file minutes old was removed");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

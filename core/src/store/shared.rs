@@ -50,9 +50,10 @@
 //! when `store.mode` gives the group write access ("0660"), and then only if
 //! the file's group is one of this process's. New files get exactly
 //! `store.mode` (default "0600"), whatever the umask. A creation killed
-//! halfway leaves its temporary file; the next creation removes those whose
-//! process no longer exists (and that are older than five minutes, so that a
-//! creator in another PID namespace is left alone).
+//! halfway leaves its temporary file; the next guard to open or create the
+//! store removes those whose process no longer exists (and that are older
+//! than five minutes, so that a creator in another PID namespace, whose
+//! process this one cannot see, is left alone).
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::ErrorKind as IoKind;
@@ -162,6 +163,7 @@ fn file_bytes(buckets: usize) -> Option<u64> {
 
 /// Opens the store file at `path`, creating it with `mode` if there is none.
 pub(crate) fn open(path: &Path, capacity: usize, mode: u32, clock: &dyn Clock) -> Result<Opened> {
+    remove_stale_temps(path);
     for _ in 0..3 {
         let opened = OpenOptions::new()
             .read(true)
@@ -261,7 +263,6 @@ fn create(path: &Path, capacity: usize, mode: u32, clock: &dyn Clock) -> Result<
             format!("store.capacity {capacity} is too large for a file"),
         )
     })?;
-    remove_stale_temps(path);
     let secret = fresh_secret()?;
     let temp = temp_name(path, &secret);
     let file = OpenOptions::new()
