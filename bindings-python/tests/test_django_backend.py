@@ -287,3 +287,13 @@ def test_protect_gives_a_view_the_whole_flow(middleware: bool, settings: Any) ->
     assert get_guard().check(account="alice").failures == 21  # each attempt counted once
     r = post(B, username="a" * 1100, password="x")
     assert r.status_code == 400
+
+
+def test_aauthenticate_is_guarded_too() -> None:
+    from asgiref.sync import async_to_sync
+    from django.contrib.auth import aauthenticate
+
+    for _ in range(4):
+        assert async_to_sync(aauthenticate)(username="alice", password="wrong") is None
+    assert async_to_sync(aauthenticate)(username="alice", password="alice-pw") is None
+    assert get_guard().check(account="alice").failures == 4

@@ -34,6 +34,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="loginguard.W002",
             )
         )
+    elif len(backends) == 1:
+        found.append(
+            Warning(
+                f"{BACKEND} is alone in AUTHENTICATION_BACKENDS: it checks passwords with the "
+                "backends listed after it, so nobody can log in.",
+                hint="List your backends (django.contrib.auth.backends.ModelBackend) after it.",
+                id="loginguard.W002",
+            )
+        )
     if MIDDLEWARE not in settings.MIDDLEWARE:
         found.append(
             Warning(
