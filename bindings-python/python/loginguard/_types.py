@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class Action(str, enum.Enum):
@@ -62,6 +63,12 @@ class PolicyError(LoginGuardError, ValueError):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle (multiprocessing, concurrent.futures) rebuilds it with both arguments,
+        # then restores the attributes (kind, field and any others).
+        message = self.args[0] if self.args else ""
+        return (type(self), (message, self.field), self.__dict__)
 
 
 class StoreError(LoginGuardError):
