@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,6 +20,7 @@ ADAPTERS = [ReCaptcha, HCaptcha, Turnstile]
 SECRET = "server-secret"
 GOOD_TOKEN = "token-from-the-widget"
 CLIENT_IP = "203.0.113.7"
+SITE = "testserver"  # the test project's ALLOWED_HOSTS, where the widget was solved
 
 
 class Stub:
@@ -29,6 +30,9 @@ class Stub:
         self.requests: list[dict[str, list[str]]] = []
         self.status = 200
         self.body: bytes | None = None  # None: answer from the fields received
+        self.answer: dict[str, object] = {"hostname": SITE}  # what the answer adds to success
+        self.trickle = False  # send the answer one byte at a time
+        self.stop = threading.Event()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -45,12 +49,29 @@ class Handler(BaseHTTPRequestHandler):
                 and fields.get("response") == [GOOD_TOKEN]
                 and fields.get("remoteip") == [CLIENT_IP]
             )
-            body = json.dumps({"success": ok}).encode()
+            body = json.dumps({"success": ok, **self.stub.answer}).encode()
+        if self.stub.trickle:
+            self.send_trickle(body)
+            return
         self.send_response(self.stub.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def send_trickle(self, body: bytes) -> None:
+        # A complete, valid answer, one byte every few milliseconds: each read of the client
+        # waits far less than any per-read timeout, the whole answer takes seconds.
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        self.close_connection = True
+        for byte in head + body:
+            if self.stub.stop.wait(0.01):
+                return
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:  # the client gave up
+                return
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -66,6 +87,7 @@ def stub() -> Iterator[tuple[Stub, str]]:
     try:
         yield state, f"http://127.0.0.1:{server.server_address[1]}/siteverify"
     finally:
+        state.stop.set()
         server.shutdown()
         server.server_close()
         thread.join()
@@ -129,6 +151,197 @@ def test_a_refused_connection_fails_closed(adapter: type[SiteVerify]) -> None:
         port = s.getsockname()[1]  # closed again before the request
     url = f"http://127.0.0.1:{port}/siteverify"
     assert adapter(secret=SECRET, verify_url=url, timeout=1).verify(GOOD_TOKEN, CLIENT_IP) is False
+
+
+class Ticking:
+    """A deadline clock that moves one second each time it is read (no real time passes)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        self.now += 1.0
+        return self.now
+
+
+def returns(call: Callable[[], bool]) -> bool:
+    """Runs ``call`` in a thread; a call still blocked after a generous grace fails the test."""
+    outcome: list[bool] = []
+    worker = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "the verification is still waiting"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_trickling_answer_fails_closed_at_the_deadline(
+    adapter: type[SiteVerify], stub: tuple[Stub, str]
+) -> None:
+    state, url = stub
+    state.trickle = True
+    state.answer = {"hostname": SITE, "padding": " " * 400}
+    verifier = adapter(secret=SECRET, verify_url=url, timeout=20)
+    verifier.clock = Ticking()
+    # The answer would say success after some 500 reads; the deadline is 20 (ticking) seconds.
+    assert returns(lambda: verifier.verify(GOOD_TOKEN, CLIENT_IP)) is False
+    assert len(state.requests) == 1  # it was asked, and its answer cut short
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_hanging_resolver_fails_closed_at_the_deadline(
+    adapter: type[SiteVerify], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def resolver(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "siteverify.invalid":
+            return real(host, *args, **kwargs)
+        asked.append(host)
+        release.wait()
+        raise socket.gaierror(socket.EAI_AGAIN, "released at the end of the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    url = "http://siteverify.invalid/siteverify"
+    try:
+        verifier = adapter(secret=SECRET, verify_url=url, timeout=0.2)
+        assert returns(lambda: verifier.verify(GOOD_TOKEN, CLIENT_IP)) is False
+        assert asked == ["siteverify.invalid"]
+    finally:
+        release.set()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_silent_stub_fails_closed_at_the_deadline(adapter: type[SiteVerify]) -> None:
+    # Accepts the connection and reads the request, never answers.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/siteverify"
+        verifier = adapter(secret=SECRET, verify_url=url, timeout=0.3)
+        outcome: list[bool] = []
+        worker = threading.Thread(
+            target=lambda: outcome.append(verifier.verify(GOOD_TOKEN, CLIENT_IP)), daemon=True
+        )
+        worker.start()
+        conn, _ = silent.accept()
+        with conn:
+            assert conn.recv(4096).startswith(b"POST /siteverify ")
+            worker.join(60)
+            assert not worker.is_alive() and outcome == [False]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"hostname": "phishing.example"},  # solved on another site with our public site key
+        {"hostname": "testserver.phishing.example"},
+        {"hostname": ""},
+        {"hostname": None},
+        {"hostname": ["testserver"]},
+        {},  # no hostname at all
+    ],
+)
+def test_an_answer_for_another_hostname_fails_closed(
+    adapter: type[SiteVerify], stub: tuple[Stub, str], answer: dict[str, object]
+) -> None:
+    state, url = stub
+    state.answer = answer
+    assert adapter(secret=SECRET, verify_url=url).verify(GOOD_TOKEN, CLIENT_IP) is False
+    assert len(state.requests) == 1
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_expected_hostnames_default_to_allowed_hosts(
+    adapter: type[SiteVerify], stub: tuple[Stub, str], settings: Any
+) -> None:
+    state, url = stub
+    verifier = adapter(secret=SECRET, verify_url=url)
+    settings.ALLOWED_HOSTS = [".example.com"]
+    for hostname, passed in [
+        ("example.com", True),
+        ("login.example.com", True),
+        ("LOGIN.Example.com", True),
+        ("testserver", False),
+        ("example.com.phishing.example", False),
+    ]:
+        state.answer = {"hostname": hostname}
+        assert verifier.verify(GOOD_TOKEN, CLIENT_IP) is passed, hostname
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_hostnames_setting_names_the_expected_hostnames(
+    adapter: type[SiteVerify], stub: tuple[Stub, str]
+) -> None:
+    state, url = stub
+    verifier = adapter(secret=SECRET, verify_url=url, hostnames=["login.example.com"])
+    state.answer = {"hostname": "login.example.com"}
+    assert verifier.verify(GOOD_TOKEN, CLIENT_IP) is True
+    state.answer = {"hostname": SITE}  # allowed by Django, not by HOSTNAMES
+    assert verifier.verify(GOOD_TOKEN, CLIENT_IP) is False
+    anywhere = adapter(secret=SECRET, verify_url=url, hostnames=["*"])
+    state.answer = {}  # "*" turns the check off (an app whose answers carry no hostname)
+    assert anywhere.verify(GOOD_TOKEN, CLIENT_IP) is True
+
+
+V3 = {"hostname": SITE, "score": 0.9, "action": "login"}
+
+
+@pytest.mark.parametrize(
+    ("answer", "passed"),
+    [
+        (V3, True),
+        ({**V3, "score": 0.5}, True),  # at least the minimum
+        ({**V3, "score": 0.49}, False),
+        ({**V3, "score": 0.0}, False),
+        ({**V3, "score": "0.9"}, False),
+        ({**V3, "score": True}, False),
+        ({**V3, "score": None}, False),
+        ({**V3, "action": "signup"}, False),  # a token made for another of the site's forms
+        ({**V3, "action": ""}, False),
+        ({**V3, "action": None}, False),
+        ({"hostname": SITE, "action": "login"}, False),  # v3 without a score
+        ({"hostname": SITE, "score": 0.9}, False),  # v3 without an action
+        ({**V3, "hostname": "phishing.example"}, False),
+        ({"hostname": SITE}, True),  # a v2 answer carries neither
+    ],
+)
+def test_recaptcha_v3_checks_action_and_score(
+    stub: tuple[Stub, str], answer: dict[str, object], passed: bool
+) -> None:
+    state, url = stub
+    state.answer = answer
+    assert ReCaptcha(secret=SECRET, verify_url=url).verify(GOOD_TOKEN, CLIENT_IP) is passed
+
+
+def test_recaptcha_v3_action_and_minimum_score_are_settings(stub: tuple[Stub, str]) -> None:
+    state, url = stub
+    verifier = ReCaptcha(secret=SECRET, verify_url=url, action="sign_in", min_score=0.7)
+    for answer, passed in [
+        ({**V3, "action": "sign_in", "score": 0.7}, True),
+        ({**V3, "action": "sign_in", "score": 0.69}, False),
+        ({**V3, "action": "login", "score": 0.9}, False),
+    ]:
+        state.answer = answer
+        assert verifier.verify(GOOD_TOKEN, CLIENT_IP) is passed, answer
+
+
+def test_bad_captcha_settings_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="TIMEOUT"):
+        Turnstile(secret=SECRET, timeout=0)
+    with pytest.raises(ValueError, match="VERIFY_URL"):
+        Turnstile(secret=SECRET, verify_url="ftp://example.com/siteverify")
+    with pytest.raises(ValueError, match="HOSTNAMES"):
+        Turnstile(secret=SECRET, hostnames="example.com")
+    with pytest.raises(ValueError, match="MIN_SCORE"):
+        ReCaptcha(secret=SECRET, min_score=1.5)
+    with pytest.raises(ValueError, match="ACTION"):
+        ReCaptcha(secret=SECRET, action="")
 
 
 def test_adapters_need_a_secret() -> None:

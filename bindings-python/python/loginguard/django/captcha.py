@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import os
 import socket
 import ssl
 import threading
@@ -28,8 +29,18 @@ from django.utils.safestring import SafeString
 
 #: Name resolutions that may wait at once (``getaddrinfo`` cannot be interrupted): a resolver
 #: that hangs holds these threads, never the worker; more verifications fail at their deadline.
-_RESOLUTIONS = threading.BoundedSemaphore(8)
+_RESOLVERS = 8
+_resolutions = threading.BoundedSemaphore(_RESOLVERS)
 _ANSWER_LIMIT = 1 << 16
+
+
+def _after_fork() -> None:
+    # A resolution running in the parent at fork() has no thread in the child to end it.
+    global _resolutions
+    _resolutions = threading.BoundedSemaphore(_RESOLVERS)
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 class _Deadline:
@@ -77,8 +88,9 @@ class _DeadlineSSLSocket(_DeadlineSocket, ssl.SSLSocket):
 
 def _resolve(host: str, port: int, deadline: _Deadline) -> list[Any]:
     """``getaddrinfo`` in a helper thread, waited for until the deadline."""
-    if not _RESOLUTIONS.acquire(timeout=deadline.remaining()):
-        raise TimeoutError("name resolution for the CAPTCHA provider is saturated")
+    slots = _resolutions
+    if not slots.acquire(timeout=deadline.remaining()):
+        raise TimeoutError("every name resolution slot is taken")
     done = threading.Event()
     outcome: list[Any] = []
 
@@ -88,7 +100,7 @@ def _resolve(host: str, port: int, deadline: _Deadline) -> list[Any]:
         except Exception as error:  # handed to the waiting verification
             outcome.append(error)
         finally:
-            _RESOLUTIONS.release()
+            slots.release()
             done.set()
 
     threading.Thread(target=resolve, name="loginguard-captcha-resolve", daemon=True).start()
@@ -169,8 +181,8 @@ class SiteVerify(CaptchaVerifier):
     ``timeout`` (seconds) is the deadline for the whole verification. ``hostnames`` are the
     expected hostnames, as patterns like Django's ``ALLOWED_HOSTS`` (``".example.com"`` matches
     its subdomains, ``"*"`` turns the check off); by default ``settings.ALLOWED_HOSTS`` when the
-    token is verified (the hosts Django serves the login form on). ``clock`` (monotonic
-    seconds) measures the deadline.
+    token is verified (the hosts Django serves the login form on). The ``clock`` attribute
+    (monotonic seconds) measures the deadline; tests replace it.
     """
 
     verify_url: ClassVar[str]
