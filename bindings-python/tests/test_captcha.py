@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -77,20 +82,55 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def stub() -> Iterator[tuple[Stub, str]]:
+@contextmanager
+def serving(tls: ssl.SSLContext | None = None) -> Iterator[tuple[Stub, int]]:
     state = Stub()
     handler = type("StubHandler", (Handler,), {"stub": state})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}/siteverify"
+        yield state, server.server_address[1]
     finally:
         state.stop.set()
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def stub() -> Iterator[tuple[Stub, str]]:
+    with serving() as (state, port):
+        yield state, f"http://127.0.0.1:{port}/siteverify"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for ``localhost`` and its key."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a test certificate")
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = where / "cert.pem", where / "key.pem"
+    request = "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost"
+    subject = "subjectAltName=DNS:localhost"
+    subprocess.run(
+        [openssl, *request.split(), "-keyout", key, "-out", cert, "-addext", subject],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def https_stub(certificate: tuple[Path, Path]) -> Iterator[tuple[Stub, str, Path]]:
+    cert, key = certificate
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    with serving(tls) as (state, port):
+        yield state, f"https://localhost:{port}/siteverify", cert
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
@@ -188,6 +228,33 @@ def test_a_trickling_answer_fails_closed_at_the_deadline(
     # The answer would say success after some 500 reads; the deadline is 20 (ticking) seconds.
     assert returns(lambda: verifier.verify(GOOD_TOKEN, CLIENT_IP)) is False
     assert len(state.requests) == 1  # it was asked, and its answer cut short
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_https_verifies_the_provider_certificate(
+    adapter: type[SiteVerify], https_stub: tuple[Stub, str, Path]
+) -> None:
+    state, url, cert = https_stub
+    assert adapter(secret=SECRET, verify_url=url).verify(GOOD_TOKEN, CLIENT_IP) is False
+    assert state.requests == []  # an untrusted certificate: nothing sent
+    verifier = adapter(secret=SECRET, verify_url=url)
+    verifier.tls_context.load_verify_locations(cert)
+    assert verifier.verify(GOOD_TOKEN, CLIENT_IP) is True
+    assert verifier.verify("forged-token", CLIENT_IP) is False
+    assert len(state.requests) == 2
+
+
+def test_a_trickling_https_answer_fails_closed_at_the_deadline(
+    https_stub: tuple[Stub, str, Path],
+) -> None:
+    state, url, cert = https_stub
+    state.trickle = True
+    state.answer = {"hostname": SITE, "padding": " " * 400}
+    verifier = Turnstile(secret=SECRET, verify_url=url, timeout=20)
+    verifier.tls_context.load_verify_locations(cert)
+    verifier.clock = Ticking()
+    assert returns(lambda: verifier.verify(GOOD_TOKEN, CLIENT_IP)) is False
+    assert len(state.requests) == 1
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)

@@ -181,8 +181,10 @@ class SiteVerify(CaptchaVerifier):
     ``timeout`` (seconds) is the deadline for the whole verification. ``hostnames`` are the
     expected hostnames, as patterns like Django's ``ALLOWED_HOSTS`` (``".example.com"`` matches
     its subdomains, ``"*"`` turns the check off); by default ``settings.ALLOWED_HOSTS`` when the
-    token is verified (the hosts Django serves the login form on). The ``clock`` attribute
-    (monotonic seconds) measures the deadline; tests replace it.
+    token is verified (the hosts Django serves the login form on). ``tls_context`` is the
+    ``ssl.SSLContext`` for an https ``VERIFY_URL`` (the system's CAs; load another CA into it
+    behind a TLS-inspecting proxy). The ``clock`` attribute (monotonic seconds) measures the
+    deadline; tests replace it.
     """
 
     verify_url: ClassVar[str]
@@ -222,9 +224,9 @@ class SiteVerify(CaptchaVerifier):
             raise ValueError(f"{name} HOSTNAMES must be a list of hostnames")
         self.hostnames = None if hostnames is None else [h.lower() for h in hostnames]
         self.clock: Callable[[], float] = time.monotonic
-        self._tls = ssl.create_default_context() if parts.scheme == "https" else None
-        if self._tls is not None:
-            self._tls.sslsocket_class = _DeadlineSSLSocket
+        self.tls_context = ssl.create_default_context()
+        self.tls_context.sslsocket_class = _DeadlineSSLSocket
+        self._tls = parts.scheme == "https"
 
     def verify(self, token: str, remote_ip: str) -> bool:
         if not token:
@@ -256,7 +258,8 @@ class SiteVerify(CaptchaVerifier):
         return validate_host(hostname.lower().rstrip("."), patterns)
 
     def _ask(self, fields: dict[str, str], deadline: _Deadline) -> Any:
-        connection = _Connection(self._host, self._port, deadline, self._tls)
+        tls = self.tls_context if self._tls else None
+        connection = _Connection(self._host, self._port, deadline, tls)
         try:
             connection.request(
                 "POST",
