@@ -257,6 +257,20 @@ def test_a_trickling_https_answer_fails_closed_at_the_deadline(
     assert len(state.requests) == 1
 
 
+def test_an_ipv6_literal_verify_url_is_asked_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[object, object]] = []
+
+    def resolver(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append((host, port))
+        raise socket.gaierror(socket.EAI_NONAME, "not here")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    for url, port in [("http://[::1]/siteverify", 80), ("https://[::1]:8443/v", 8443)]:
+        asked.clear()
+        assert Turnstile(secret=SECRET, verify_url=url).verify(GOOD_TOKEN, CLIENT_IP) is False
+        assert asked == [("::1", port)]
+
+
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_hanging_resolver_fails_closed_at_the_deadline(
     adapter: type[SiteVerify], monkeypatch: pytest.MonkeyPatch
@@ -405,6 +419,10 @@ def test_bad_captcha_settings_are_clear_errors() -> None:
         Turnstile(secret=SECRET, verify_url="ftp://example.com/siteverify")
     with pytest.raises(ValueError, match="HOSTNAMES"):
         Turnstile(secret=SECRET, hostnames="example.com")
+    with pytest.raises(ValueError, match="HOSTNAMES"):
+        Turnstile(secret=SECRET, hostnames=[""])
+    with pytest.raises(ValueError, match="VERIFY_URL"):
+        Turnstile(secret=SECRET, verify_url="https://example.com:99999/siteverify")
     with pytest.raises(ValueError, match="MIN_SCORE"):
         ReCaptcha(secret=SECRET, min_score=1.5)
     with pytest.raises(ValueError, match="ACTION"):

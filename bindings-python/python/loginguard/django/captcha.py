@@ -103,7 +103,11 @@ def _resolve(host: str, port: int, deadline: _Deadline) -> list[Any]:
             slots.release()
             done.set()
 
-    threading.Thread(target=resolve, name="loginguard-captcha-resolve", daemon=True).start()
+    try:
+        threading.Thread(target=resolve, name="loginguard-captcha-resolve", daemon=True).start()
+    except RuntimeError as error:  # no thread to be had
+        slots.release()
+        raise OSError(f"cannot resolve {host}: {error}") from error
     if not done.wait(deadline.remaining()):
         raise TimeoutError(f"resolving {host} took too long")
     if isinstance(outcome[0], Exception):
@@ -132,7 +136,7 @@ class _Connection(http.client.HTTPConnection):
     """``http.client`` speaking HTTP over a deadline socket, TLS when given a context."""
 
     def __init__(
-        self, host: str, port: int | None, deadline: _Deadline, tls: ssl.SSLContext | None
+        self, host: str, port: int, deadline: _Deadline, tls: ssl.SSLContext | None
     ) -> None:
         self.default_port = http.client.HTTPS_PORT if tls else http.client.HTTP_PORT
         super().__init__(host, port)
@@ -208,25 +212,27 @@ class SiteVerify(CaptchaVerifier):
         self.url = verify_url or self.verify_url
         parts = urllib.parse.urlsplit(self.url)
         try:
-            self._port = parts.port
+            port = parts.port
         except ValueError:
             raise ValueError(f"{name} VERIFY_URL has a bad port: {self.url!r}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{name} VERIFY_URL must be an http(s) URL, not {self.url!r}")
+        self._tls = parts.scheme == "https"
         self._host = parts.hostname
+        self._port = port or (http.client.HTTPS_PORT if self._tls else http.client.HTTP_PORT)
         self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.timeout = float(timeout)
         if not (self.timeout > 0 and math.isfinite(self.timeout)):
             raise ValueError(f"{name} TIMEOUT must be a positive number of seconds")
         if hostnames is not None and (
-            isinstance(hostnames, str) or not all(isinstance(h, str) and h for h in hostnames)
+            not isinstance(hostnames, (list, tuple))
+            or not all(isinstance(h, str) and h for h in hostnames)
         ):
             raise ValueError(f"{name} HOSTNAMES must be a list of hostnames")
         self.hostnames = None if hostnames is None else [h.lower() for h in hostnames]
         self.clock: Callable[[], float] = time.monotonic
         self.tls_context = ssl.create_default_context()
         self.tls_context.sslsocket_class = _DeadlineSSLSocket
-        self._tls = parts.scheme == "https"
 
     def verify(self, token: str, remote_ip: str) -> bool:
         if not token:
