@@ -10,7 +10,7 @@ PY_WHEELS := target/python-wheels
 MATURIN := $(PY_VENV)/bin/maturin build --release --quiet --manifest-path $(PY_DIR)/Cargo.toml --out $(PY_WHEELS)
 # A second venv that runs the binding tests (no Django) on the CPython 3.9 floor's wheel.
 PY39_VENV := target/python-venv-abi3-py39
-PY39_TESTS := tests/test_guard.py tests/test_conformance.py tests/test_shared_store.py tests/test_readme.py
+PY39_TESTS := tests/test_guard.py tests/test_conformance.py tests/test_shared_store.py tests/test_readme.py tests/test_pickle.py
 
 TEST_TARGETS += test-python
 
