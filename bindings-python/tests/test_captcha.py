@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import socketserver
 import ssl
 import subprocess
 import threading
@@ -100,6 +101,13 @@ def serving(tls: ssl.SSLContext | None = None) -> Iterator[tuple[Stub, int]]:
         thread.join()
 
 
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture
 def stub() -> Iterator[tuple[Stub, str]]:
     with serving() as (state, port):
@@ -191,6 +199,86 @@ def test_a_refused_connection_fails_closed(adapter: type[SiteVerify]) -> None:
         port = s.getsockname()[1]  # closed again before the request
     url = f"http://127.0.0.1:{port}/siteverify"
     assert adapter(secret=SECRET, verify_url=url, timeout=1).verify(GOOD_TOKEN, CLIENT_IP) is False
+
+
+class Tunnels(socketserver.ThreadingTCPServer):
+    """An http:// proxy that opens CONNECT tunnels to one port on 127.0.0.1."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, target: int) -> None:
+        super().__init__(("127.0.0.1", 0), TunnelHandler)
+        self.target = target
+        self.heads: list[str] = []
+        self.refuse = False
+
+
+class TunnelHandler(socketserver.BaseRequestHandler):
+    server: Tunnels
+
+    def handle(self) -> None:
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            byte = self.request.recv(1)
+            if not byte:
+                return
+            head += byte
+        self.server.heads.append(head.decode())
+        if self.server.refuse:
+            self.request.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+            return
+        with socket.create_connection(("127.0.0.1", self.server.target)) as upstream:
+            self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            back = threading.Thread(target=relay, args=(upstream, self.request), daemon=True)
+            back.start()
+            relay(self.request, upstream)
+            back.join(10)
+
+
+def relay(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(1 << 16):
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def tunnels(https_stub: tuple[Stub, str, Path]) -> Iterator[Tunnels]:
+    server = Tunnels(int(https_stub[1].rsplit(":", 1)[1].split("/")[0]))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_https_goes_through_the_environment_proxy(
+    https_stub: tuple[Stub, str, Path], tunnels: Tunnels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, url, cert = https_stub
+    monkeypatch.setenv("https_proxy", f"http://app:p%40ss@127.0.0.1:{tunnels.server_address[1]}")
+    verifier = Turnstile(secret=SECRET, verify_url=url)
+    verifier.tls_context.load_verify_locations(cert)
+    assert verifier.verify(GOOD_TOKEN, CLIENT_IP) is True
+    assert len(state.requests) == 1
+    [head] = tunnels.heads
+    assert head.startswith(f"CONNECT localhost:{tunnels.target} HTTP/1.1\r\n")
+    assert "\r\nProxy-Authorization: Basic YXBwOnBAc3M=\r\n" in head  # app:p@ss
+    tunnels.refuse = True
+    assert verifier.verify(GOOD_TOKEN, CLIENT_IP) is False
+    assert len(tunnels.heads) == 2 and len(state.requests) == 1
+    monkeypatch.setenv("no_proxy", "localhost")
+    assert verifier.verify(GOOD_TOKEN, CLIENT_IP) is True
+    assert len(tunnels.heads) == 2 and len(state.requests) == 2
+    monkeypatch.setenv("no_proxy", "")
+    monkeypatch.setenv("https_proxy", "socks5://127.0.0.1:1080")  # cannot tunnel: fails closed
+    assert verifier.verify(GOOD_TOKEN, CLIENT_IP) is False
 
 
 class Ticking:

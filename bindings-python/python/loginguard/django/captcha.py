@@ -8,6 +8,7 @@ or a low ``score`` fails closed."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import math
@@ -17,6 +18,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -132,8 +134,57 @@ def _connect(host: str, port: int, deadline: _Deadline) -> _DeadlineSocket:
     raise error
 
 
+class _Proxy:
+    """An ``http://`` proxy that opens tunnels (``CONNECT``), from ``https_proxy``."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"only http:// proxies can tunnel, not {url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.authorization = None
+        if parts.username is not None:
+            user = urllib.parse.unquote(parts.username)
+            password = urllib.parse.unquote(parts.password or "")
+            self.authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    @classmethod
+    def for_host(cls, host: str) -> _Proxy | None:
+        """The proxy that the environment names for https to ``host`` (``no_proxy`` aside)."""
+        url = urllib.request.getproxies().get("https")
+        if not url or urllib.request.proxy_bypass(host):
+            return None
+        return cls(url)
+
+    def tunnel(self, host: str, port: int, deadline: _Deadline) -> _DeadlineSocket:
+        sock = _connect(self.host, self.port, deadline)
+        try:
+            name = host if host.isascii() else host.encode("idna").decode("ascii")
+            authority = f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+            lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+            if self.authorization:
+                lines.append(f"Proxy-Authorization: {self.authorization}")
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
+            # Read byte by byte: what follows the proxy's answer is the provider's TLS.
+            answer = b""
+            while not answer.endswith(b"\r\n\r\n"):
+                byte = sock.recv(1)
+                if not byte or len(answer) > _ANSWER_LIMIT:
+                    raise OSError(f"the proxy {self.host} closed or sent too much")
+                answer += byte
+            status = answer.split(b" ", 2)
+            if len(status) < 2 or status[1] != b"200":
+                raise OSError(f"the proxy {self.host} refused the tunnel: {answer[:100]!r}")
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+
 class _Connection(http.client.HTTPConnection):
-    """``http.client`` speaking HTTP over a deadline socket, TLS when given a context."""
+    """``http.client`` speaking HTTP over a deadline socket, TLS when given a context (through
+    the environment's ``https_proxy`` when one applies)."""
 
     def __init__(
         self, host: str, port: int, deadline: _Deadline, tls: ssl.SSLContext | None
@@ -144,10 +195,14 @@ class _Connection(http.client.HTTPConnection):
         self.tls = tls
 
     def connect(self) -> None:
-        sock = _connect(self.host, self.port, self.deadline)
         if self.tls is None:
-            self.sock = sock
+            self.sock = _connect(self.host, self.port, self.deadline)
             return
+        proxy = _Proxy.for_host(self.host)
+        if proxy is None:
+            sock = _connect(self.host, self.port, self.deadline)
+        else:
+            sock = proxy.tunnel(self.host, self.port, self.deadline)
         try:
             sock.settimeout(self.deadline.remaining())  # bounds the whole handshake
             secure = self.tls.wrap_socket(sock, server_hostname=self.host)
