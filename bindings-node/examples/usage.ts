@@ -49,17 +49,28 @@ try {
 }
 
 const app = express()
+const passwordHashes = new Map<string, string>([['alice', 'argon2id$...']])
 app.post(
   '/login',
   express.urlencoded({ extended: false }),
   loginguard({
     guard,
-    accountField: 'username',
-    verifyCaptcha: async (req) => req.body.captcha === 'ok',
-    deviceCookie: { secret: 'change me', name: 'device' },
+    account: (req) => (typeof req.body.username === 'string' ? req.body.username.trim().toLowerCase() : undefined),
+    verifyCaptcha: async (req, { signal }) => {
+      const res = await fetch('https://captcha.example/verify', { method: 'POST', body: String(req.body.captcha), signal })
+      return res.ok
+    },
+    captchaTimeoutMs: 5000,
+    deviceCookie: {
+      secret: 'change me',
+      name: 'device',
+      maxAgeMs: 30 * 24 * 3600 * 1000,
+      accountSecret: (account) => passwordHashes.get(account),
+    },
   }),
   (req, res) => {
-    const ok = req.body.password === 'correct horse'
+    const account: string | undefined = req.loginguard?.account
+    const ok = account !== undefined && req.body.password === 'correct horse'
     if (ok) req.loginguard?.success()
     else req.loginguard?.failure()
     res.status(ok ? 200 : 401).end()
