@@ -10,6 +10,7 @@ const DEVICE_ID_BYTES = 16
 const DAY_MS = 24 * 3600 * 1000
 const DEFAULT_COOKIE_MAX_AGE_MS = 90 * DAY_MS
 const DEFAULT_CAPTCHA_TIMEOUT_MS = 10_000
+const MAX_TIMER_MS = 2 ** 31 - 1 // setTimeout's limit
 // Servers' clocks differ a little: a cookie issued up to this far "in the future" is still honoured.
 const CLOCK_SKEW_MS = 60_000
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -122,8 +123,8 @@ function loginguard(options) {
   if (verifyCaptcha !== undefined && typeof verifyCaptcha !== 'function') {
     throw configError('verifyCaptcha must be a function (req) => boolean | Promise<boolean>')
   }
-  if (!isPositiveNumber(captchaTimeoutMs)) {
-    throw configError('captchaTimeoutMs must be a positive number of milliseconds')
+  if (!isPositiveNumber(captchaTimeoutMs) || captchaTimeoutMs > MAX_TIMER_MS) {
+    throw configError(`captchaTimeoutMs must be a positive number of milliseconds, at most ${MAX_TIMER_MS}`)
   }
   if (deviceCookie !== undefined) {
     if (deviceCookie === null || typeof deviceCookie !== 'object' || !deviceCookie.secret) {

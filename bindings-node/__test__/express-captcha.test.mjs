@@ -65,7 +65,7 @@ test('a verifier that answers in time is not cut short', async (t) => {
 })
 
 test('the factory refuses a captchaTimeoutMs that is not a positive finite number', () => {
-  for (const captchaTimeoutMs of [0, -1, Infinity, Number.NaN, '10s']) {
+  for (const captchaTimeoutMs of [0, -1, Infinity, Number.NaN, 2 ** 31, '10s']) {
     assert.throws(() => loginguard({ guard: new Guard(), captchaTimeoutMs }), { code: 'ERR_LOGINGUARD_TYPE' }, String(captchaTimeoutMs))
   }
 })
