@@ -4,15 +4,17 @@
 //! keys, and refuse an insert rather than evict a protected one.
 
 mod slot;
+#[cfg(test)]
+mod tests;
 
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 use crate::counter::{Counter, RuleMs};
 use crate::decision::Dimension;
 use crate::stats::Counters;
 use crate::store::Region;
 pub(crate) use slot::MAX_TIME;
-use slot::{fresh, pack, tag_of, unpack, Slot, TAG_BITS};
+use slot::{fp_of, fresh, ident, owner_of, pack, tag_of, unpack, Slot, TAG_BITS};
 
 pub(crate) const BUCKET_SLOTS: usize = 8;
 
@@ -100,7 +102,7 @@ impl Table {
         self.buckets[key.bucket]
             .slots
             .iter()
-            .find(|s| s.fp.load(Acquire) == key.fp)
+            .find(|s| fp_of(s.ident.load(Acquire)) == key.fp)
     }
 
     /// The key's counter, if the table tracks it.
@@ -138,7 +140,10 @@ impl Table {
             let mut current = slot.state.load(Acquire);
             loop {
                 if tag_of(current) != key.tag {
-                    if slot.fp.load(Acquire) != key.fp {
+                    // `current` was read before the identity: a later claim
+                    // of the slot changes the identity first, so this reset
+                    // either sees that claim or fails its compare-and-swap.
+                    if fp_of(slot.ident.load(Acquire)) != key.fp {
                         continue 'find; // evicted meanwhile
                     }
                     // Claimed for this key but not yet reset: finish the claim.
@@ -170,17 +175,25 @@ impl Table {
 
     /// Takes a slot for `key`: the first empty one, else the unprotected one
     /// ranked lowest (expired first, then least failed).
+    ///
+    /// The claim is one compare-and-swap of the slot's identity (fingerprint
+    /// and owner together) and nothing else: the counter is reset to the new
+    /// key's by whoever updates the key next (through `update`, which checks
+    /// the identity after reading the state). So a claimer stopped or killed
+    /// at any instant leaves either the old identity or the new one, with its
+    /// right owner, and never writes to a slot that has changed hands since.
     fn claim(&self, key: &SlotKey, rules: &[RuleMs; 4], now: u64) -> Claim {
         let slots = &self.buckets[key.bucket].slots;
-        let mut best: Option<(usize, u64, (u32, u32))> = None;
+        let mut best: Option<(usize, u128, (u32, u32))> = None;
         for (i, slot) in slots.iter().enumerate() {
-            let fp = slot.fp.load(Acquire);
+            let id = slot.ident.load(Acquire);
+            let fp = fp_of(id);
             if fp == key.fp {
                 // Another thread claimed it since `find`: use that slot.
                 return Claim::Retry;
             }
             if fp == 0 {
-                best = Some((i, 0, (0, 0)));
+                best = Some((i, id, (0, 0)));
                 break;
             }
             let state = slot.state.load(Acquire);
@@ -191,7 +204,7 @@ impl Table {
             let rule = &rules[(fp & 3) as usize];
             if let Some(rank) = unpack(state).eviction_rank(now, rule) {
                 if best.is_none_or(|(_, _, r)| rank < r) {
-                    best = Some((i, fp, rank));
+                    best = Some((i, id, rank));
                 }
             }
         }
@@ -200,26 +213,17 @@ impl Table {
             return Claim::Refused;
         };
         let slot = &slots[i];
+        pause::at(pause::Point::BeforeClaim);
         if slot
-            .fp
-            .compare_exchange(victim, key.fp, AcqRel, Acquire)
+            .ident
+            .compare_exchange(victim, ident(key.fp, key.owner), AcqRel, Acquire)
             .is_err()
         {
             return Claim::Retry;
         }
-        if victim != 0 {
+        pause::at(pause::Point::AfterClaim);
+        if fp_of(victim) != 0 {
             self.counters().evictions.fetch_add(1, Relaxed);
-        }
-        slot.owner.store(key.owner, Release);
-        let mut current = slot.state.load(Acquire);
-        while tag_of(current) != key.tag {
-            match slot
-                .state
-                .compare_exchange(current, fresh(key.tag), AcqRel, Acquire)
-            {
-                Ok(_) => break,
-                Err(seen) => current = seen,
-            }
         }
         Claim::Claimed
     }
@@ -229,8 +233,8 @@ impl Table {
     pub(crate) fn clear_owned(&self, owner: u64) -> usize {
         let mut cleared = 0;
         for slot in self.buckets.iter().flat_map(|b| &b.slots) {
-            if slot.owner.load(Acquire) == owner && slot.fp.load(Acquire) != 0 {
-                clear_state(slot);
+            let id = slot.ident.load(Acquire);
+            if owner_of(id) == owner && fp_of(id) != 0 && clear_state(slot, id) {
                 cleared += 1;
             }
         }
@@ -240,10 +244,7 @@ impl Table {
     /// Clears one key's counter.
     pub(crate) fn clear(&self, key: &SlotKey) -> bool {
         match self.find(key) {
-            Some(slot) => {
-                clear_state(slot);
-                true
-            }
+            Some(slot) => clear_state(slot, slot.ident.load(Acquire)),
             None => false,
         }
     }
@@ -253,19 +254,67 @@ impl Table {
         self.buckets
             .iter()
             .flat_map(|b| &b.slots)
-            .filter(|s| s.fp.load(Relaxed) != 0)
+            .filter(|s| fp_of(s.ident.load(Relaxed)) != 0)
             .count()
     }
 }
 
-fn clear_state(slot: &Slot) {
+/// Clears the counter of the key whose identity is `id`, unless the slot
+/// has changed hands: the state is read before the identity is checked, as in
+/// `update`, so a clear never lands on a newer tenant's counter.
+fn clear_state(slot: &Slot, id: u128) -> bool {
     let mut current = slot.state.load(Acquire);
-    while let Err(seen) =
-        slot.state
+    loop {
+        if slot.ident.load(Acquire) != id {
+            return false;
+        }
+        match slot
+            .state
             .compare_exchange(current, fresh(tag_of(current)), AcqRel, Acquire)
-    {
-        current = seen;
+        {
+            Ok(_) => return true,
+            Err(seen) => current = seen,
+        }
     }
+}
+
+/// Pause points in the claim protocol, where interleaving tests stop (or
+/// kill) a claimer as a preemption or a SIGKILL could. Free outside tests.
+pub(crate) mod pause {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Point {
+        /// A victim is chosen; the slot is not yet taken.
+        BeforeClaim,
+        /// The slot is taken; this claimer has done nothing else yet.
+        AfterClaim,
+    }
+
+    #[cfg(test)]
+    type Hook = Box<dyn FnMut(Point)>;
+
+    #[cfg(test)]
+    thread_local! {
+        static HOOK: std::cell::RefCell<Option<Hook>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// Runs `hook` at every pause point this thread reaches from now on.
+    #[cfg(test)]
+    pub(crate) fn set(hook: impl FnMut(Point) + 'static) {
+        HOOK.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
+    }
+
+    #[cfg(test)]
+    pub(crate) fn at(point: Point) {
+        HOOK.with(|h| {
+            if let Some(hook) = h.borrow_mut().as_mut() {
+                hook(point);
+            }
+        });
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    pub(crate) fn at(_: Point) {}
 }
 
 enum Claim {

@@ -16,7 +16,7 @@
 //! | 101..106| locks so far (saturates at 31)                    |
 //! | 106..128| tag: 22 bits of the fingerprint                   |
 
-use portable_atomic::{AtomicU128, AtomicU64};
+use portable_atomic::AtomicU128;
 
 use crate::counter::{Counter, MAX_COUNT, MAX_LOCKS};
 
@@ -29,13 +29,31 @@ pub(crate) const TAG_BITS: u32 = 22;
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
     pub(crate) state: AtomicU128,
-    /// The key's fingerprint with its dimension in the low 2 bits; 0 = empty.
-    pub(crate) fp: AtomicU64,
-    /// The account's fingerprint for account-keyed slots (for `reset_account`); 0 otherwise.
-    pub(crate) owner: AtomicU64,
+    /// Which key holds the slot, as one word so that a claim sets both
+    /// halves with one compare-and-swap: the key's fingerprint with its
+    /// dimension in the low 2 bits (0 = empty) in bits 0..64, and in bits
+    /// 64..128 the account's fingerprint for account-keyed slots (for
+    /// `reset_account`; 0 otherwise). In memory: fingerprint at byte 16,
+    /// owner at byte 24.
+    pub(crate) ident: AtomicU128,
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 32);
+
+/// A slot's identity word.
+pub(crate) const fn ident(fp: u64, owner: u64) -> u128 {
+    (owner as u128) << 64 | fp as u128
+}
+
+/// The fingerprint half of an identity word.
+pub(crate) const fn fp_of(ident: u128) -> u64 {
+    ident as u64
+}
+
+/// The owner half of an identity word.
+pub(crate) const fn owner_of(ident: u128) -> u64 {
+    (ident >> 64) as u64
+}
 
 pub(crate) const fn tag_of(state: u128) -> u32 {
     (state >> 106) as u32
