@@ -261,7 +261,11 @@ impl Guard {
             // others changed meanwhile gets the refund of a success.
             for (i, key) in keys.governing().filter(|(i, _)| recorded[*i]) {
                 self.table.update(key, None, |c| {
-                    Some(if c == after[i] { before[i] } else { c.refunded() })
+                    Some(if c == after[i] {
+                        before[i]
+                    } else {
+                        c.refunded()
+                    })
                 });
             }
         } else {

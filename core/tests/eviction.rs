@@ -184,7 +184,11 @@ fn a_begin_refused_by_a_full_bucket_records_nothing_and_emits_nothing() {
         .unwrap();
     assert_eq!((d.action, d.reason), (Action::Challenge, Some(Reason::Ip)));
     assert!(!d.lets_password_be_checked(false));
-    assert_eq!(*events.lock().unwrap(), vec![], "a refused begin emits nothing");
+    assert_eq!(
+        *events.lock().unwrap(),
+        vec![],
+        "a refused begin emits nothing"
+    );
     let after = g.check(&alice).unwrap();
     assert_eq!(
         (after.action, after.failures),
