@@ -1,0 +1,275 @@
+'use strict'
+// The login flow every framework integration shares: the options, the account check,
+// `begin` with the CAPTCHA step under its deadline, the answer to each refusal, and
+// what the route reports afterwards. The integrations only read the request and write
+// the response; every decision is the engine's.
+
+const { Guard } = require('../loginguard.js')
+const {
+  COOKIE_NAME,
+  DEFAULT_COOKIE_MAX_AGE_MS,
+  DEFAULT_COOKIE_NAME,
+  credentialOf,
+  deviceCookieHeader,
+  readCookie,
+  verifiedDevice,
+} = require('./device-cookie.js')
+
+const DEFAULT_CAPTCHA_TIMEOUT_MS = 10_000
+const MAX_TIMER_MS = 2 ** 31 - 1 // setTimeout's limit
+
+const NO_ACCOUNT = 'Invalid login attempt: no account name given as text.'
+const ACCOUNT_REFUSED = 'Invalid login attempt: the account name is empty or too long.'
+const UNUSABLE = 'Invalid login attempt.'
+
+// What a refused user reads: why (network or account), and what to do.
+const WHERE = {
+  account: 'for this account',
+  account_ip: 'for this account from your network',
+  ip: 'from your network',
+  ip_range: 'from your network',
+  device: 'for this account on this device',
+}
+
+function configError(message) {
+  const err = new TypeError(message)
+  err.code = 'ERR_LOGINGUARD_TYPE'
+  return err
+}
+
+function isPositiveNumber(value) {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0
+}
+
+/**
+ * The options every integration takes, checked; `entry` names the module in errors,
+ * `body` the request's parsed body, `accountSignature` the `account` option's type.
+ * `cookies: false` for an integration that does not issue device cookies.
+ */
+function loginOptions(options, entry, { cookies = true, body = 'req.body', accountSignature = '(req) => string | Promise<string>' } = {}) {
+  if (options === null || typeof options !== 'object' || !(options.guard instanceof Guard)) {
+    throw configError(`${entry} needs { guard } with a Guard from require("loginguard")`)
+  }
+  const {
+    guard,
+    accountField = 'username',
+    account,
+    verifyCaptcha,
+    captchaTimeoutMs = DEFAULT_CAPTCHA_TIMEOUT_MS,
+    deviceCookie,
+    passwordResetUrl,
+  } = options
+  if (typeof accountField !== 'string' || accountField === '') {
+    throw configError(`accountField must be the name of a ${body} field`)
+  }
+  if (account !== undefined && typeof account !== 'function') {
+    throw configError(`account must be a function ${accountSignature}`)
+  }
+  if (verifyCaptcha !== undefined && typeof verifyCaptcha !== 'function') {
+    throw configError('verifyCaptcha must be a function (req) => boolean | Promise<boolean>')
+  }
+  if (!isPositiveNumber(captchaTimeoutMs) || captchaTimeoutMs > MAX_TIMER_MS) {
+    throw configError(`captchaTimeoutMs must be a positive number of milliseconds, at most ${MAX_TIMER_MS}`)
+  }
+  if (deviceCookie !== undefined && !cookies) {
+    throw configError(`${entry} does not issue device cookies: leave deviceCookie out`)
+  }
+  if (deviceCookie !== undefined) {
+    if (deviceCookie === null || typeof deviceCookie !== 'object' || !deviceCookie.secret) {
+      throw configError('deviceCookie needs a secret')
+    }
+    if (typeof deviceCookie.secret !== 'string' && !(deviceCookie.secret instanceof Uint8Array)) {
+      throw configError('deviceCookie.secret must be a string or a Buffer')
+    }
+    if (deviceCookie.name !== undefined && (typeof deviceCookie.name !== 'string' || !COOKIE_NAME.test(deviceCookie.name))) {
+      throw configError('deviceCookie.name must be a cookie name')
+    }
+    if (deviceCookie.maxAgeMs !== undefined && !isPositiveNumber(deviceCookie.maxAgeMs)) {
+      throw configError('deviceCookie.maxAgeMs must be a positive number of milliseconds')
+    }
+    for (const fn of ['accountSecret', 'now']) {
+      if (deviceCookie[fn] !== undefined && typeof deviceCookie[fn] !== 'function') {
+        throw configError(`deviceCookie.${fn} must be a function`)
+      }
+    }
+  }
+  return {
+    guard,
+    accountField,
+    account,
+    verifyCaptcha,
+    captchaTimeoutMs,
+    passwordResetUrl,
+    deviceCookie: deviceCookie && {
+      secret: deviceCookie.secret,
+      name: deviceCookie.name ?? DEFAULT_COOKIE_NAME,
+      maxAgeMs: deviceCookie.maxAgeMs ?? DEFAULT_COOKIE_MAX_AGE_MS,
+      accountSecret: deviceCookie.accountSecret,
+      now: deviceCookie.now ?? Date.now,
+    },
+  }
+}
+
+// Whether the core keys this account (not empty once normalized, not over-long), asked
+// without touching a counter, so that no attempt falls back to the network alone.
+function keyable(guard, account) {
+  try {
+    guard.inspect({ account })
+    return true
+  } catch (err) {
+    if (err.code === 'ERR_LOGINGUARD_INVALID_ATTEMPT') return false
+    throw err
+  }
+}
+
+// `verifyCaptcha(req, { signal })` under one deadline: past it, or on a throw or
+// rejection, it failed (and `signal` aborts).
+async function captchaPassed(verifyCaptcha, timeoutMs, req) {
+  if (verifyCaptcha === undefined) return false
+  const controller = new AbortController()
+  let timer
+  const expired = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(new Error(`CAPTCHA verification took over ${timeoutMs} ms`))
+      resolve(false)
+    }, timeoutMs)
+  })
+  try {
+    const verdict = Promise.resolve().then(() => verifyCaptcha(req, { signal: controller.signal }))
+    return (await Promise.race([verdict, expired])) === true
+  } catch {
+    return false // a verifier that fails, fails closed
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * The answer to a decision that does not let the password be checked:
+ * `{ status, body, retryAfterMs }`, or null when it may be checked.
+ */
+function refusal(decision, challengePassed, passwordResetUrl) {
+  switch (decision.action) {
+    case 'allow':
+      return null
+    case 'challenge':
+      if (challengePassed) return null
+      return {
+        status: 403,
+        body: { error: 'challenge_required', reason: decision.reason, message: 'Complete the CAPTCHA to log in.' },
+        retryAfterMs: null,
+      }
+    case 'deny': {
+      if (decision.reason === 'denylist') {
+        return {
+          status: 403,
+          body: { error: 'forbidden', reason: 'denylist', message: 'Logins from your network are not allowed.' },
+          retryAfterMs: null,
+        }
+      }
+      const seconds = Math.ceil(decision.retryAfterMs / 1000)
+      return {
+        status: 429,
+        body: {
+          error: 'too_many_attempts',
+          reason: decision.reason,
+          retryAfterSeconds: seconds,
+          message: `Too many failed logins ${WHERE[decision.reason]}. Try again in ${seconds} s.`,
+        },
+        retryAfterMs: decision.retryAfterMs,
+      }
+    }
+    default:
+      return {
+        status: 403,
+        body: {
+          error: 'password_reset_required',
+          reason: decision.reason,
+          message: 'Too many failed logins: reset your password to log in again.',
+          ...(passwordResetUrl ? { resetUrl: passwordResetUrl } : {}),
+        },
+        retryAfterMs: null,
+      }
+  }
+}
+
+function retryAfterHeader(retryAfterMs) {
+  return String(Math.ceil(retryAfterMs / 1000))
+}
+
+/**
+ * One login attempt up to the password check. `account` is what the integration read
+ * (anything but a string is refused), `req` is handed to `verifyCaptcha`, `cookieHeader`
+ * is the request's Cookie header. Resolves to one of
+ * - `{ invalid: message }`: a 400 that counted nothing;
+ * - `{ refused: { status, body, retryAfterMs }, decision }`: the password must not be checked;
+ * - `{ login }`: go on; `login` is `{ decision, account, failure(), success(secure) }`, where
+ *   `success` returns the device cookie's Set-Cookie value, if one is to be sent.
+ * Rejects with the application's own errors (`accountSecret`), counting nothing before `begin`.
+ */
+async function beginLogin(config, { account, ip, req, cookieHeader }) {
+  const { guard, deviceCookie } = config
+  if (typeof account !== 'string') return { invalid: NO_ACCOUNT }
+  if (!keyable(guard, account)) return { invalid: ACCOUNT_REFUSED }
+  let credential // looked up once, when a cookie is to be checked or may be issued
+  const credentialFor = async () => {
+    if (credential === undefined) credential = await credentialOf(deviceCookie.accountSecret, account)
+    return credential
+  }
+  let device
+  const cookie = deviceCookie ? readCookie(cookieHeader, deviceCookie.name) : undefined
+  if (cookie !== undefined && (await credentialFor()) !== null) {
+    device = verifiedDevice(deviceCookie.secret, cookie, account, credential, deviceCookie.now(), deviceCookie.maxAgeMs)
+  }
+  const attempt = { account, ip, device }
+  let decision
+  try {
+    decision = guard.begin(attempt)
+    let passed = false
+    if (decision.action === 'challenge') {
+      passed = await captchaPassed(config.verifyCaptcha, config.captchaTimeoutMs, req)
+      if (passed) decision = guard.begin({ ...attempt, challengePassed: true })
+    }
+    const refused = refusal(decision, passed, config.passwordResetUrl)
+    if (refused !== null) return { refused, decision }
+  } catch (err) {
+    if (err.code === 'ERR_LOGINGUARD_INVALID_ATTEMPT' || err.code === 'ERR_LOGINGUARD_INVALID_IP') {
+      return { invalid: UNUSABLE }
+    }
+    throw err
+  }
+  // A rejection here leaves begin's failure recorded: the password was never checked.
+  if (deviceCookie) await credentialFor()
+  let settled = false
+  return {
+    login: {
+      decision,
+      account,
+      failure() {
+        // `begin` recorded this failure in advance; nothing more to record.
+        settled = true
+        return guard.check(attempt)
+      },
+      success(secure) {
+        if (settled) return undefined
+        settled = true
+        guard.recordSuccess({ ...attempt, afterBegin: true })
+        if (!deviceCookie || credential === null) return undefined
+        return deviceCookieHeader(deviceCookie, account, device, credential, deviceCookie.now(), secure)
+      },
+    },
+  }
+}
+
+module.exports = {
+  beginLogin,
+  captchaPassed,
+  configError,
+  keyable,
+  loginOptions,
+  refusal,
+  retryAfterHeader,
+  ACCOUNT_REFUSED,
+  NO_ACCOUNT,
+  UNUSABLE,
+}
