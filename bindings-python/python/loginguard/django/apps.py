@@ -9,6 +9,7 @@ class LoginGuardConfig(AppConfig):
     name = "loginguard.django"
     label = "loginguard"
     verbose_name = "loginguard"
+    default_auto_field = "django.db.models.BigAutoField"  # whatever the project's default
 
     def ready(self) -> None:
         from loginguard.django import checks, signals  # noqa: F401 (checks registers itself)

@@ -1,6 +1,7 @@
 """``manage.py loginguard inspect|unlock --account NAME --ip ADDRESS``: support staff look up
 and clear counters of this process's guard (with the in-memory store, run it where the guard
-lives, e.g. ``manage.py shell`` or a view that calls ``call_command``)."""
+lives, e.g. ``manage.py shell`` or a view that calls ``call_command``). The admin's "Login
+protection" page does the same through :mod:`loginguard.django.support`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-import loginguard
-from loginguard.django.conf import get_guard
+from loginguard.django import support
 
 
 class Command(BaseCommand):
@@ -24,31 +24,12 @@ class Command(BaseCommand):
         account, ip = options["account"], options["ip"]
         if not account and not ip:
             raise CommandError("give --account, --ip or both")
-        guard = get_guard()
         try:
             if options["action"] == "inspect":
-                self._inspect(guard, account, ip)
+                lines = support.lookup(account, ip).lines()
             else:
-                if account:
-                    guard.reset_account(account)
-                    self.stdout.write(f"unlocked account {account!r}")
-                if ip:
-                    guard.reset_ip(ip)
-                    self.stdout.write(f"unlocked network of {ip}")
-        except loginguard.LoginGuardError as e:
-            raise CommandError(f"{e.kind}: {e}") from e
-
-    def _inspect(self, guard: loginguard.Guard, account: str | None, ip: str | None) -> None:
-        found = guard.inspect(account=account, ip=ip)
-        d = found.decision
-        line = f"decision: {d}"
-        self.stdout.write(line)
-        if found.denylisted:
-            self.stdout.write("network: on the deny list")
-        for s in found.dimensions:
-            lock = f" locked_until_ms={s.locked_until_ms}" if s.locked_until_ms is not None else ""
-            reset = " reset_required" if s.reset_required else ""
-            self.stdout.write(
-                f"{s.dimension}: {s.action.value} failures={s.failures} "
-                f"consecutive={s.consecutive}{lock}{reset}"
-            )
+                lines = support.unlock(account, ip)
+        except support.SupportError as e:
+            raise CommandError(str(e)) from e
+        for line in lines:
+            self.stdout.write(line)
