@@ -18,4 +18,5 @@ urlpatterns = [
     path("plain-login/", views.plain_login),
     path("protected-login/", views.protected_login),
     path("api/login/", views.json_login),
+    path("metrics/", include("loginguard.django.metrics_urls")),
 ]
