@@ -16,6 +16,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "loginguard.django",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "allauth",
+    "allauth.account",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -23,10 +27,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "loginguard.django.middleware.LoginGuardMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 AUTHENTICATION_BACKENDS = [
     "loginguard.django.backends.LoginGuardBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 ROOT_URLCONF = "django_project.urls"
 TEMPLATES = [
@@ -48,6 +54,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGIN_REDIRECT_URL = "/home/"
+# DRF's token view and allauth's login, guarded by LoginGuardBackend (tests/test_drf_allauth.py).
+REST_FRAMEWORK = {"EXCEPTION_HANDLER": "loginguard.django.drf.exception_handler"}
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_RATE_LIMITS = False  # loginguard's counters are what the tests exercise
 
 LOGINGUARD = {
     "MANUAL_CLOCK": True,

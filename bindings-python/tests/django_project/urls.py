@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from rest_framework.authtoken.views import obtain_auth_token
 
 from django_project import views
 
@@ -19,4 +20,6 @@ urlpatterns = [
     path("protected-login/", views.protected_login),
     path("api/login/", views.json_login),
     path("metrics/", include("loginguard.django.metrics_urls")),
+    path("api/token/", obtain_auth_token),
+    path("allauth/", include("allauth.urls")),
 ]

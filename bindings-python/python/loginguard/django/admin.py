@@ -9,7 +9,6 @@ A project with its own ``AdminSite`` registers it there:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -43,20 +42,6 @@ class LookupForm(forms.Form):
         return cleaned
 
 
-def wait_text(ms: int) -> str:
-    """A duration for people: "45 seconds", "14 minutes", "3 hours", "2 days"."""
-    seconds = math.ceil(ms / 1000)
-    if seconds < 120:
-        return f"{seconds} seconds"
-    minutes = math.ceil(seconds / 60)
-    if minutes < 120:
-        return f"{minutes} minutes"
-    hours = math.ceil(minutes / 60)
-    if hours < 48:
-        return f"{hours} hours"
-    return f"{math.ceil(hours / 24)} days"
-
-
 @dataclass(frozen=True)
 class Row:
     """One governing counter, ready for the page."""
@@ -86,7 +71,7 @@ def _rows(found: support.Lookup) -> list[Row]:
             Row(
                 s,
                 _time(until) if locked and until is not None else None,
-                wait_text(until - found.now_ms) if locked and until is not None else None,
+                support.wait_text(until - found.now_ms) if locked and until is not None else None,
             )
         )
     return rows
@@ -178,7 +163,7 @@ class LoginProtectionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "means": support.MEANS[decision.action] if decision is not None else "",
             "why": found.why() if found is not None else "",
             "retry_after": (
-                wait_text(decision.retry_after_ms)
+                support.wait_text(decision.retry_after_ms)
                 if decision is not None and decision.retry_after_ms is not None
                 else None
             ),

@@ -4,6 +4,7 @@ both key the account as a login does and say the same thing."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -30,6 +31,20 @@ MEANS: dict[Action, str] = {
     Action.DENY: "is refused until the lock ends",
     Action.RESET_REQUIRED: "is refused until the password is reset (or the account unlocked)",
 }
+
+
+def wait_text(ms: int) -> str:
+    """A duration for people: "45 seconds", "14 minutes", "3 hours", "2 days"."""
+    seconds = math.ceil(ms / 1000)
+    if seconds < 120:
+        return f"{seconds} seconds"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} minutes"
+    hours = math.ceil(minutes / 60)
+    if hours < 48:
+        return f"{hours} hours"
+    return f"{math.ceil(hours / 24)} days"
 
 
 class SupportError(ValueError):
@@ -121,4 +136,4 @@ def unlock(account: str | None, ip: str | None) -> list[str]:
     return done
 
 
-__all__ = ["MEANS", "WHY", "Lookup", "SupportError", "key_account", "lookup", "unlock"]
+__all__ = ["MEANS", "WHY", "Lookup", "SupportError", "key_account", "lookup", "unlock", "wait_text"]
