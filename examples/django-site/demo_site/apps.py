@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class DemoSiteConfig(AppConfig):
+    name = "demo_site"
