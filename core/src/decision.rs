@@ -145,6 +145,10 @@ pub struct Decision {
     /// its current count otherwise; for `allow`, the account counter's when that
     /// governs the attempt, else 0.
     pub failures: u32,
+    /// True when the store could not answer in time and the policy's
+    /// `store.on_error` decided instead (only the redis store; always false
+    /// for `memory` and `shared`).
+    pub degraded: bool,
 }
 
 impl Decision {
@@ -155,6 +159,7 @@ impl Decision {
             reason: None,
             retry_after_ms: None,
             failures,
+            degraded: false,
         }
     }
 
@@ -164,6 +169,7 @@ impl Decision {
             reason: Some(Reason::Denylist),
             retry_after_ms: None,
             failures: 0,
+            degraded: false,
         }
     }
 
@@ -187,6 +193,10 @@ impl fmt::Display for Decision {
         if let Some(ms) = self.retry_after_ms {
             write!(f, " retry={ms}")?;
         }
-        write!(f, " failures={}", self.failures)
+        write!(f, " failures={}", self.failures)?;
+        if self.degraded {
+            f.write_str(" degraded")?;
+        }
+        Ok(())
     }
 }

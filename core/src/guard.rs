@@ -1,5 +1,9 @@
 //! [`Guard`]: the engine. Turns attempts into keys, asks every governing
 //! dimension's counter, and combines their verdicts into one [`Decision`].
+//! The table stores (`memory`, `shared`) are driven here; the redis store's
+//! round trips are in `guard/redis.rs`, with the same rules and `decide`.
+
+mod redis;
 
 use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -19,6 +23,7 @@ use crate::event::{Event, EventKind, Listener};
 use crate::fingerprint::KeyHasher;
 use crate::policy::Policy;
 use crate::stats::Stats;
+use crate::store::redis::RedisStore;
 use crate::table::{SlotKey, Table, Updated, MAX_TIME};
 
 /// The login-protection engine. Shared by reference across threads (`Send +
@@ -53,6 +58,8 @@ pub struct Guard {
     shared: bool,
     listener: RwLock<Option<Arc<Listener>>>,
     has_listener: AtomicBool,
+    /// The redis store, when the policy names it (then `table` only counts decisions).
+    redis: Option<Box<RedisStore>>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -132,7 +139,7 @@ impl Guard {
     /// A guard reading time from `clock` (a [`crate::ManualClock`] in tests).
     pub fn with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Result<Guard> {
         policy.validate()?;
-        let store = crate::store::open_for(&policy.store, clock.as_ref())?;
+        let store = crate::store::open_for(&policy.store, clock.as_ref(), policy_digest(&policy))?;
         let hasher = KeyHasher::new(store.secret);
         let rules = Dimension::ALL.map(|d| RuleMs::from(policy.rule(d)));
         let table = Table::new(store.buckets);
@@ -146,6 +153,7 @@ impl Guard {
             clock,
             listener: RwLock::new(None),
             has_listener: AtomicBool::new(false),
+            redis: store.redis,
         })
     }
 
@@ -163,7 +171,10 @@ impl Guard {
     pub fn check(&self, attempt: &Attempt<'_>) -> Result<Decision> {
         let mut keys = Keys::NONE;
         self.keys(attempt, &mut keys)?;
-        let decision = self.check_keys(&keys, self.table_now());
+        let decision = match &self.redis {
+            None => self.check_keys(&keys, self.table_now()),
+            Some(store) => self.redis_check(store, &keys),
+        };
         self.count(decision.action);
         Ok(decision)
     }
@@ -211,6 +222,11 @@ impl Guard {
         if keys.denied {
             self.count(Action::Deny);
             return Ok(Decision::denylisted());
+        }
+        if let Some(store) = &self.redis {
+            let decision = self.redis_begin(store, &keys, challenge_passed);
+            self.count(decision.action);
+            return Ok(decision);
         }
         let now = self.table_now();
         let mut faced = self.verdicts(&keys, now);
@@ -286,6 +302,11 @@ impl Guard {
             self.count(Action::Deny);
             return Ok(Decision::denylisted());
         }
+        if let Some(store) = &self.redis {
+            let decision = self.redis_record_failure(store, &keys);
+            self.count(decision.action);
+            return Ok(decision);
+        }
         let now = self.table_now();
         let mut verdicts = [None; 4];
         let mut crossed = [Crossings::default(); 4];
@@ -323,6 +344,10 @@ impl Guard {
         if keys.denied {
             return Ok(());
         }
+        if let Some(store) = &self.redis {
+            self.redis_record_success(store, &keys, after_begin);
+            return Ok(());
+        }
         let now = self.table_now();
         for (i, key) in keys.governing() {
             if self.rules[i].reset_on_success {
@@ -352,7 +377,12 @@ impl Guard {
             .account(account, self.policy.account_normalize)
             .ok_or(Error::MissingKey)?;
         let owner = self.owner(digest);
-        self.table.clear_owned(owner);
+        match &self.redis {
+            None => {
+                self.table.clear_owned(owner);
+            }
+            Some(store) => self.redis_reset_account(store, owner)?,
+        }
         self.emit(&Event {
             kind: EventKind::ResetAccount,
             dimension: None,
@@ -368,7 +398,12 @@ impl Guard {
     pub fn reset_ip<'a>(&self, ip: impl Into<IpInput<'a>>) -> Result<()> {
         let addr = parse_ip(Some(ip.into()))?.ok_or(Error::MissingKey)?;
         let key = self.ip_key(&self.network(addr));
-        self.table.clear(&key);
+        match &self.redis {
+            None => {
+                self.table.clear(&key);
+            }
+            Some(store) => self.redis_reset_ip(store, &key)?,
+        }
         self.emit(&Event {
             kind: EventKind::ResetIp,
             dimension: None,
@@ -384,6 +419,9 @@ impl Guard {
     pub fn inspect(&self, attempt: &Attempt<'_>) -> Result<Inspection> {
         let mut keys = Keys::NONE;
         self.keys_ignoring_denylist(attempt, &mut keys)?;
+        if let Some(store) = &self.redis {
+            return self.redis_inspect(store, &keys);
+        }
         let now = self.table_now();
         let dimensions = keys
             .governing()
@@ -417,6 +455,9 @@ impl Guard {
     /// Capacity, occupancy, evictions, refused inserts, memory and decisions.
     /// Counting occupancy scans the table: call it from monitoring, not per request.
     pub fn stats(&self) -> Stats {
+        if let Some(store) = &self.redis {
+            return self.redis_stats(store);
+        }
         let counters = self.table.counters();
         let [allow, challenge, deny, reset_required] = counters.decisions();
         Stats {
@@ -429,6 +470,7 @@ impl Guard {
             challenge,
             deny,
             reset_required,
+            redis: None,
         }
     }
 
@@ -532,6 +574,7 @@ impl Guard {
                 reason: Some(Dimension::from_index(i).into()),
                 retry_after_ms: v.retry_after_ms,
                 failures: v.failures,
+                degraded: false,
             },
             None => Decision::allow(verdicts[0].map_or(0, |v| v.failures)),
         }
@@ -635,6 +678,21 @@ impl Guard {
         }
         Ok(())
     }
+}
+
+/// A digest of the rules, recorded in a shared store so that hosts enforcing
+/// different policies on one store can be told apart.
+fn policy_digest(policy: &Policy) -> u64 {
+    let rules = Dimension::ALL.map(|d| policy.rule(d));
+    let text = format!(
+        "{rules:?} {:?} {} {} {:?} {:?}",
+        policy.account_normalize,
+        policy.ipv4_prefix,
+        policy.ipv6_prefix,
+        policy.allow_cidrs,
+        policy.deny_cidrs
+    );
+    xxhash_rust::xxh3::xxh3_64(text.as_bytes())
 }
 
 impl<'a> From<&'a str> for IpInput<'a> {

@@ -37,10 +37,10 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, Listener};
 pub use guard::{DimensionState, Guard, Inspection};
 pub use policy::{
-    AccountNormalize, Policy, PolicyBuilder, Rule, StoreConfig, StoreKind, DEFAULT_CAPACITY,
-    MAX_CAPACITY, MAX_FORGET, MAX_LOCK, MAX_THRESHOLD,
+    AccountNormalize, OnError, Policy, PolicyBuilder, RedisClock, RedisConfig, Rule, StoreConfig,
+    StoreKind, DEFAULT_CAPACITY, MAX_CAPACITY, MAX_FORGET, MAX_LOCK, MAX_THRESHOLD,
 };
-pub use stats::Stats;
+pub use stats::{RedisStats, Stats};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

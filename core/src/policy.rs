@@ -159,7 +159,7 @@ fn check_duration(field: &str, d: Duration, max: Duration) -> Result<()> {
     if d.is_zero() {
         return Err(Error::policy(field, "must be longer than zero"));
     }
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return Err(Error::policy(field, "must be whole milliseconds"));
     }
     if d > max {
@@ -181,6 +181,186 @@ pub enum StoreKind {
     /// A memory-mapped file at `path`, shared by every process on the host
     /// that opens it, and surviving restarts.
     Shared,
+    /// Redis, Valkey or Redis Cluster, shared by every host of a fleet (see
+    /// [`RedisConfig`]).
+    Redis,
+}
+
+/// What a redis guard decides when Redis cannot answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// `challenge`: neither open nor closed (the default).
+    #[default]
+    Challenge,
+    /// `allow`: fail open.
+    Allow,
+    /// `deny`: fail closed.
+    Deny,
+}
+
+/// Whose clock a redis guard counts time on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedisClock {
+    /// The host's clock corrected by an offset sampled from Redis `TIME`
+    /// (at open and every 30 seconds), so that hosts agree.
+    #[default]
+    Redis,
+    /// The guard's own [`crate::Clock`] (a [`crate::ManualClock`] in tests).
+    Host,
+}
+
+/// The redis store's settings (`[store] kind = "redis"`).
+///
+/// ```
+/// use loginguard::{Policy, StoreKind};
+/// let p = Policy::from_toml(
+///     "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\ntimeout = \"250ms\"",
+/// ).unwrap();
+/// assert_eq!(p.store.kind, StoreKind::Redis);
+/// assert_eq!(p.store.redis.timeout.as_millis(), 250);
+/// assert_eq!(p.store.redis.prefix, "lg1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://`, `rediss://` (TLS) or `unix://` URL of one server.
+    pub url: Option<String>,
+    /// Seed nodes of a Redis Cluster (`redis://` or `rediss://`), instead of `url`.
+    pub cluster: Vec<String>,
+    /// Every key starts with it (default `lg1`): letters, digits, `_`, `-`, `.`, `:`.
+    pub prefix: String,
+    /// One deadline for a whole operation, retries included (default 100ms).
+    pub timeout: Duration,
+    /// Longest wait for a new connection (default 100ms; never past `timeout`).
+    pub connect_timeout: Duration,
+    /// The decision when Redis cannot answer in time.
+    pub on_error: OnError,
+    /// Whose clock counts time.
+    pub clock: RedisClock,
+    /// How long keys holding only a consecutive count or `reset_required`
+    /// live (default 90 days).
+    pub retain: Duration,
+    /// A file holding the 192-byte hash secret (raw, or as 384 hex digits);
+    /// without it, the first host stores a random one in Redis.
+    pub secret_file: Option<PathBuf>,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            cluster: Vec::new(),
+            prefix: "lg1".into(),
+            timeout: Duration::from_millis(100),
+            connect_timeout: Duration::from_millis(100),
+            on_error: OnError::Challenge,
+            clock: RedisClock::Redis,
+            retain: Duration::from_secs(90 * 24 * 3600),
+            secret_file: None,
+        }
+    }
+}
+
+/// Longest `store.timeout` and `store.connect_timeout`.
+const MAX_REDIS_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl RedisConfig {
+    fn validate(&self, kind: &StoreKind) -> Result<()> {
+        if *kind != StoreKind::Redis {
+            let d = RedisConfig::default();
+            let given = [
+                ("store.url", self.url != d.url),
+                ("store.cluster", self.cluster != d.cluster),
+                ("store.prefix", self.prefix != d.prefix),
+                ("store.timeout", self.timeout != d.timeout),
+                (
+                    "store.connect_timeout",
+                    self.connect_timeout != d.connect_timeout,
+                ),
+                ("store.on_error", self.on_error != d.on_error),
+                ("store.clock", self.clock != d.clock),
+                ("store.retain", self.retain != d.retain),
+                ("store.secret_file", self.secret_file != d.secret_file),
+            ];
+            if let Some((field, _)) = given.iter().find(|(_, g)| *g) {
+                return Err(Error::policy(
+                    *field,
+                    "only the redis store has this setting (set kind = \"redis\")",
+                ));
+            }
+            return Ok(());
+        }
+        match (&self.url, self.cluster.is_empty()) {
+            (None, true) => {
+                return Err(Error::policy(
+                    "store.kind",
+                    "the redis store needs store.url (or store.cluster = [...])",
+                ))
+            }
+            (Some(_), false) => {
+                return Err(Error::policy(
+                    "store.cluster",
+                    "give either url or cluster, not both",
+                ))
+            }
+            (Some(url), true) => check_url(
+                "store.url",
+                url,
+                &["redis://", "rediss://", "unix://", "redis+unix://"],
+            )?,
+            (None, false) => {
+                for url in &self.cluster {
+                    check_url("store.cluster", url, &["redis://", "rediss://"])?;
+                }
+            }
+        }
+        let p = &self.prefix;
+        if p.is_empty()
+            || p.len() > 64
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b))
+        {
+            return Err(Error::policy(
+                "store.prefix",
+                format!("expected 1 to 64 letters, digits, '_', '-', '.' or ':', got {p:?}"),
+            ));
+        }
+        for (field, d) in [
+            ("store.timeout", self.timeout),
+            ("store.connect_timeout", self.connect_timeout),
+        ] {
+            if d.is_zero() || d > MAX_REDIS_TIMEOUT {
+                return Err(Error::policy(field, "must be between 1ms and 60s"));
+            }
+        }
+        if self.retain < Duration::from_secs(1) || self.retain > MAX_FORGET * 10 {
+            return Err(Error::policy(
+                "store.retain",
+                "must be between 1s and 3650d",
+            ));
+        }
+        if self
+            .secret_file
+            .as_ref()
+            .is_some_and(|f| f.as_os_str().is_empty())
+        {
+            return Err(Error::policy("store.secret_file", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+fn check_url(field: &str, url: &str, schemes: &[&str]) -> Result<()> {
+    if !schemes.iter().any(|s| url.starts_with(s)) || url.len() <= 8 {
+        return Err(Error::policy(
+            field,
+            format!(
+                "expected a URL starting with {}, got {url:?}",
+                schemes.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The `[store]` table.
@@ -205,6 +385,8 @@ pub struct StoreConfig {
     /// assert_eq!(p.store.mode, Some(0o660));
     /// ```
     pub mode: Option<u32>,
+    /// The redis store's settings (`kind = "redis"` only).
+    pub redis: RedisConfig,
 }
 
 /// The shared store file's mode unless `store.mode` says otherwise.
@@ -232,6 +414,7 @@ impl Default for StoreConfig {
             capacity: DEFAULT_CAPACITY,
             path: None,
             mode: None,
+            redis: RedisConfig::default(),
         }
     }
 }
@@ -343,6 +526,12 @@ impl Policy {
                     "only the shared store has a path, and this store is `memory`",
                 ))
             }
+            (StoreKind::Redis, Some(_)) => {
+                return Err(Error::policy(
+                    "store.path",
+                    "only the shared store has a path, and this store is `redis`",
+                ))
+            }
             (StoreKind::Shared, None) => {
                 return Err(Error::policy("store.path", "the shared store needs a path"))
             }
@@ -358,9 +547,16 @@ impl Policy {
                     "only the shared store has a file mode, and this store is `memory`",
                 ))
             }
+            (StoreKind::Redis, Some(_)) => {
+                return Err(Error::policy(
+                    "store.mode",
+                    "only the shared store has a file mode, and this store is `redis`",
+                ))
+            }
             (StoreKind::Shared, Some(mode)) => check_store_mode(mode)?,
             _ => {}
         }
+        self.store.redis.validate(&self.store.kind)?;
         Ok(())
     }
 
@@ -520,15 +716,7 @@ fn parse_store(table: &Table) -> Result<StoreConfig> {
             "kind" => match as_str(&field, value)? {
                 "memory" => store.kind = StoreKind::Memory,
                 "shared" => store.kind = StoreKind::Shared,
-                "redis" => {
-                    return Err(Error::policy(
-                        field,
-                        format!(
-                            "the {:?} store is not available in this version of loginguard; use \"memory\"",
-                            as_str(key, value)?
-                        ),
-                    ))
-                }
+                "redis" => store.kind = StoreKind::Redis,
                 other => {
                     return Err(Error::policy(
                         field,
@@ -547,24 +735,74 @@ fn parse_store(table: &Table) -> Result<StoreConfig> {
             "mode" => {
                 let text = match value {
                     Value::String(s) => s.as_str(),
-                    _ => return Err(type_error(&field, "a string of octal digits such as \"0660\"", value)),
+                    _ => {
+                        return Err(type_error(
+                            &field,
+                            "a string of octal digits such as \"0660\"",
+                            value,
+                        ))
+                    }
                 };
-                let digits = text.strip_prefix('0').filter(|d| d.len() == 3).unwrap_or(text);
+                let digits = text
+                    .strip_prefix('0')
+                    .filter(|d| d.len() == 3)
+                    .unwrap_or(text);
                 if digits.len() != 3 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
                     return Err(Error::policy(
                         field,
-                        format!("expected a file mode of octal digits such as \"0660\", got {text:?}"),
+                        format!(
+                            "expected a file mode of octal digits such as \"0660\", got {text:?}"
+                        ),
                     ));
                 }
                 let mode = u32::from_str_radix(digits, 8).expect("three octal digits");
                 check_store_mode(mode)?;
                 store.mode = Some(mode);
             }
-            "url" | "on_error" => {
-                return Err(Error::policy(
-                    field,
-                    "only the redis store has this setting, and it is not available in this version",
-                ))
+            "url" => store.redis.url = Some(as_str(&field, value)?.to_string()),
+            "cluster" => {
+                let list = value
+                    .as_array()
+                    .ok_or_else(|| type_error(&field, "a list of URLs", value))?;
+                store.redis.cluster = list
+                    .iter()
+                    .map(|v| as_str(&field, v).map(str::to_string))
+                    .collect::<Result<_>>()?;
+                if store.redis.cluster.is_empty() {
+                    return Err(Error::policy(field, "must name at least one node"));
+                }
+            }
+            "prefix" => store.redis.prefix = as_str(&field, value)?.to_string(),
+            "timeout" => store.redis.timeout = as_duration(&field, value)?,
+            "connect_timeout" => store.redis.connect_timeout = as_duration(&field, value)?,
+            "retain" => store.redis.retain = as_duration(&field, value)?,
+            "secret_file" => {
+                store.redis.secret_file = Some(PathBuf::from(as_str(&field, value)?));
+            }
+            "on_error" => {
+                store.redis.on_error = match as_str(&field, value)? {
+                    "challenge" => OnError::Challenge,
+                    "allow" => OnError::Allow,
+                    "deny" => OnError::Deny,
+                    other => {
+                        return Err(Error::policy(
+                            field,
+                            format!("expected \"challenge\", \"allow\" or \"deny\", got {other:?}"),
+                        ))
+                    }
+                }
+            }
+            "clock" => {
+                store.redis.clock = match as_str(&field, value)? {
+                    "redis" => RedisClock::Redis,
+                    "host" => RedisClock::Host,
+                    other => {
+                        return Err(Error::policy(
+                            field,
+                            format!("expected \"redis\" or \"host\", got {other:?}"),
+                        ))
+                    }
+                }
             }
             _ => return Err(Error::policy(field, "unknown key")),
         }
@@ -685,7 +923,7 @@ fn format_duration(d: Duration) -> String {
         ("m", 60_000),
         ("s", 1_000),
     ] {
-        if ms % size == 0 {
+        if ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }

@@ -82,6 +82,44 @@ pub struct Stats {
     pub deny: u64,
     /// `reset_required` decisions.
     pub reset_required: u64,
+    /// The redis store's own facts (`None` for `memory` and `shared`). For
+    /// redis, `capacity` and `occupancy` are 0 (Redis holds the keys: see
+    /// `used_memory`) and `evictions` is Redis's `evicted_keys`.
+    pub redis: Option<RedisStats>,
+}
+
+/// What a redis guard saw of Redis, counted in this process since it opened
+/// the store, and what Redis's `INFO` said when `stats` was called.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisStats {
+    /// Round trips sent (a pipeline counts once).
+    pub round_trips: u64,
+    /// Operations that failed: timeouts, refused connections, server errors.
+    pub errors: u64,
+    /// Decisions made by `store.on_error` (with `degraded` set).
+    pub degraded: u64,
+    /// Compare-and-set writes sent again after another host changed the key.
+    pub cas_retries: u64,
+    /// Operations that gave up after too many conflicts on one key.
+    pub cas_exhausted: u64,
+    /// `check`s and `begin`s answered by the local lock cache.
+    pub lock_cache_hits: u64,
+    /// Times this process restored a missing meta key.
+    pub meta_healed: u64,
+    /// Times the meta key held another store's blob (another secret or epoch).
+    pub meta_mismatches: u64,
+    /// Times the meta key named another policy (expected in a rolling deploy).
+    pub policy_mismatches: u64,
+    /// Whether the circuit breaker is open (Redis failed repeatedly).
+    pub circuit_open: bool,
+    /// Redis's `evicted_keys` (summed over a cluster's nodes); `None` when unknown.
+    pub evicted_keys: Option<u64>,
+    /// Whether Redis's `maxmemory-policy` can evict counters (anything but
+    /// `noeviction`): a warning, since an evicted counter is a forgotten one.
+    pub may_evict_counters: Option<bool>,
+    /// Redis's `used_memory` in bytes (summed over a cluster's nodes).
+    pub used_memory: Option<u64>,
 }
 
 impl std::fmt::Display for Stats {
@@ -99,6 +137,23 @@ impl std::fmt::Display for Stats {
             self.challenge,
             self.deny,
             self.reset_required
-        )
+        )?;
+        if let Some(r) = &self.redis {
+            write!(
+                f,
+                "; redis: {} round trips, {} errors, {} degraded, {} CAS retries{}{}",
+                r.round_trips,
+                r.errors,
+                r.degraded,
+                r.cas_retries,
+                if r.circuit_open { ", circuit open" } else { "" },
+                if r.may_evict_counters == Some(true) {
+                    ", WARNING: maxmemory-policy can evict counters (use noeviction)"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        Ok(())
     }
 }

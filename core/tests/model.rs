@@ -225,6 +225,7 @@ impl Model {
                 ),
                 retry_after_ms: retry,
                 failures,
+                degraded: false,
             },
         }
     }

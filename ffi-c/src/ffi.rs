@@ -580,6 +580,7 @@ pub unsafe extern "C" fn lg_decision_lets_password_be_checked(
                 reason: None,
                 retry_after_ms: None,
                 failures: 0,
+                degraded: false,
             }
             .lets_password_be_checked(challenge_passed)
         })

@@ -6,6 +6,7 @@
 //! a file, and the CPU prefetch hint.
 
 mod memory;
+pub(crate) mod redis;
 mod shared;
 
 use std::ops::Deref;
@@ -18,6 +19,7 @@ use crate::fingerprint::SECRET_BYTES;
 use crate::policy::{StoreConfig, StoreKind, DEFAULT_STORE_MODE};
 use crate::stats::Counters;
 use crate::table::{Bucket, BUCKET_SLOTS};
+pub(crate) use shared::HASH_ID;
 
 /// Buckets that hold `capacity` keys.
 pub(crate) fn buckets_for(capacity: usize) -> usize {
@@ -25,18 +27,30 @@ pub(crate) fn buckets_for(capacity: usize) -> usize {
 }
 
 /// An opened store: its buckets, the hash secret its fingerprints use, and
-/// the clock time its slot times count from.
+/// the clock time its slot times count from; for `redis`, the connection to
+/// Redis (the buckets are then a token table that only counts decisions).
 #[derive(Debug)]
 pub(crate) struct Opened {
     pub(crate) buckets: Region,
     pub(crate) secret: [u8; SECRET_BYTES],
     pub(crate) epoch_ms: u64,
+    pub(crate) redis: Option<Box<redis::RedisStore>>,
+}
+
+/// A table region of `buckets` zeroed buckets on the heap.
+pub(crate) fn heap_region(buckets: usize) -> Result<Region> {
+    Ok(Region::Heap(memory::Heap::zeroed(buckets)?, Box::default()))
 }
 
 /// Opens the store the policy names for a guard on `clock`. A new store
 /// counts from the clock's time now; a shared one checks its file's time
-/// against the clock.
-pub(crate) fn open_for(config: &StoreConfig, clock: &dyn Clock) -> Result<Opened> {
+/// against the clock; a redis one reads (or writes) its meta key, and records
+/// `policy_digest` there.
+pub(crate) fn open_for(
+    config: &StoreConfig,
+    clock: &dyn Clock,
+    policy_digest: u64,
+) -> Result<Opened> {
     if !AtomicU128::is_lock_free() {
         return Err(Error::Store(
             "this CPU has no lock-free 16-byte compare-and-swap; loginguard refuses to fall back to locks".into(),
@@ -50,7 +64,18 @@ pub(crate) fn open_for(config: &StoreConfig, clock: &dyn Clock) -> Result<Opened
             ),
             secret: fresh_secret()?,
             epoch_ms: clock.now_ms(),
+            redis: None,
         }),
+        StoreKind::Redis => {
+            let (store, secret, epoch_ms) =
+                redis::RedisStore::open(&config.redis, clock, policy_digest)?;
+            Ok(Opened {
+                buckets: heap_region(1)?,
+                secret,
+                epoch_ms,
+                redis: Some(Box::new(store)),
+            })
+        }
         StoreKind::Shared => match &config.path {
             Some(path) => shared::open(
                 path,
@@ -68,7 +93,7 @@ pub(crate) fn open_for(config: &StoreConfig, clock: &dyn Clock) -> Result<Opened
 pub(crate) fn open(config: &StoreConfig, now_ms: u64) -> Result<Opened> {
     let clock = crate::clock::ManualClock::new();
     clock.set_ms(now_ms);
-    open_for(config, &clock)
+    open_for(config, &clock, 0)
 }
 
 pub(crate) fn fresh_secret() -> Result<[u8; SECRET_BYTES]> {

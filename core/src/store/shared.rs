@@ -84,7 +84,7 @@ const SECRET_AT: usize = 48;
 const COUNTERS_AT: usize = 1024;
 const _: () = assert!(SECRET_AT + SECRET_BYTES <= COUNTERS_AT);
 const _: () = assert!(COUNTERS_AT + std::mem::size_of::<Counters>() <= HEADER_BYTES);
-const _: () = assert!(COUNTERS_AT % std::mem::align_of::<Counters>() == 0);
+const _: () = assert!(COUNTERS_AT.is_multiple_of(std::mem::align_of::<Counters>()));
 const BUCKET_BYTES: usize = std::mem::size_of::<Bucket>();
 
 /// 2020-01-01T00:00:00Z in Unix ms: a Unix-time clock reading earlier is wrong.
@@ -558,5 +558,6 @@ fn map(path: &Path, file: &File, capacity: usize, mode: u32, clock: &dyn Clock) 
         buckets: Region::Mapped(Mapped { map, len: buckets }),
         secret,
         epoch_ms,
+        redis: None,
     })
 }

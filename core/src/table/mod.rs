@@ -13,8 +13,8 @@ use crate::counter::{Counter, RuleMs};
 use crate::decision::Dimension;
 use crate::stats::Counters;
 use crate::store::Region;
-pub(crate) use slot::MAX_TIME;
-use slot::{fp_of, fresh, ident, owner_of, pack, tag_of, unpack, Slot, TAG_BITS};
+use slot::{fp_of, fresh, ident, owner_of, tag_of, Slot};
+pub(crate) use slot::{pack, unpack, MAX_TIME, TAG_BITS};
 
 pub(crate) const BUCKET_SLOTS: usize = 8;
 
@@ -33,6 +33,18 @@ pub(crate) struct SlotKey {
     tag: u32,
     bucket: usize,
     owner: u64,
+}
+
+impl SlotKey {
+    /// The key's fingerprint, with its dimension in the low 2 bits.
+    pub(crate) fn fp(&self) -> u64 {
+        self.fp
+    }
+
+    /// The account's fingerprint for account-keyed keys, else 0.
+    pub(crate) fn owner(&self) -> u64 {
+        self.owner
+    }
 }
 
 /// What an update did.

@@ -1,0 +1,554 @@
+//! The guard's operations on the redis store: the same rules
+//! (`counter.rs`) and the same `decide` as the table stores, with the reads
+//! and compare-and-set writes of `store/redis` in between:
+//! - `check`: one round trip (the governing keys' `GET`s, pipelined);
+//! - `begin`, `record_failure`, `record_success`: two when no other host
+//!   writes the same key meanwhile (`GET`s, then one compare-and-set per
+//!   key, pipelined), plus one per conflict, where the rule runs again on
+//!   the value the conflict returned, for that key only.
+//!
+//! Whatever Redis cannot answer within `store.timeout` is decided by
+//! `store.on_error`, with `degraded` set.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::{Guard, Keys};
+use crate::counter::{Counter, Crossings, Verdict};
+use crate::decision::{Action, Decision, Dimension};
+use crate::error::Result;
+use crate::guard::{DimensionState, Inspection};
+use crate::policy::OnError;
+use crate::stats::Stats;
+use crate::store::redis::{Cas, CasReply, KeyName, Read, RedisStore, Session, MAX_ROUNDS};
+use crate::table::{SlotKey, MAX_TIME};
+
+/// One planned compare-and-set.
+struct Plan {
+    dim: usize,
+    expected: Option<Vec<u8>>,
+    bytes: Option<[u8; 16]>,
+    ttl_ms: u64,
+    new: Counter,
+    crossed: Crossings,
+}
+
+impl Plan {
+    fn cas<'a>(&'a self, names: &'a [Option<KeyName>; 4]) -> Cas<'a> {
+        Cas {
+            key: names[self.dim]
+                .as_ref()
+                .expect("a governing key has a name"),
+            expected: self.expected.as_deref(),
+            new: self.bytes,
+            ttl_ms: self.ttl_ms,
+        }
+    }
+
+    /// The value as this write left it.
+    fn written(&self) -> Read {
+        Read {
+            raw: self.bytes.map(|b| b.to_vec()),
+            counter: self.new,
+        }
+    }
+}
+
+/// What a `begin` or `record_failure` did in Redis.
+struct Recorded {
+    verdicts: [Option<Verdict>; 4],
+    /// Each governing key's counter as last seen.
+    seen: [Option<Counter>; 4],
+    crossed: [Crossings; 4],
+    after: [Counter; 4],
+    /// Whether crossings are to be told (the failures stand).
+    stands: bool,
+    /// Whether some key kept conflicting until the rounds ran out.
+    exhausted: bool,
+}
+
+impl Guard {
+    fn store_now(&self, store: &RedisStore) -> u64 {
+        store
+            .now_ms(self.clock.as_ref())
+            .saturating_sub(self.epoch)
+            .min(MAX_TIME)
+    }
+
+    fn names(&self, store: &RedisStore, keys: &Keys<'_>) -> [Option<KeyName>; 4] {
+        let mut names = [None, None, None, None];
+        for (i, key) in keys.governing() {
+            names[i] = Some(store.name(key, Dimension::from_index(i)));
+        }
+        names
+    }
+
+    /// The governing keys' values, in dimension order.
+    fn read_all(
+        store: &RedisStore,
+        s: &mut Session<'_>,
+        names: &[Option<KeyName>; 4],
+    ) -> ::redis::RedisResult<[Read; 4]> {
+        let list: Vec<&KeyName> = names.iter().flatten().collect();
+        let mut reads = store.get_many(s, &list)?.into_iter();
+        let mut out: [Read; 4] = Default::default();
+        for (i, name) in names.iter().enumerate() {
+            if name.is_some() {
+                out[i] = reads.next().unwrap_or_default();
+            }
+        }
+        Ok(out)
+    }
+
+    /// What `store.on_error` decides, `degraded`.
+    fn degraded(&self, store: &RedisStore, keys: &Keys<'_>) -> Decision {
+        store.counters.degraded.fetch_add(1, Relaxed);
+        let first = keys
+            .governing()
+            .next()
+            .map(|(i, _)| Dimension::from_index(i).into());
+        let action = match store.on_error {
+            OnError::Allow => Action::Allow,
+            OnError::Challenge => Action::Challenge,
+            OnError::Deny => Action::Deny,
+        };
+        Decision {
+            action,
+            reason: if action == Action::Allow { None } else { first },
+            retry_after_ms: None,
+            failures: 0,
+            degraded: true,
+        }
+    }
+
+    /// A decision from the lock cache alone, when it knows a governing key
+    /// that refuses the password now.
+    fn answer_from_lock_cache(
+        &self,
+        store: &RedisStore,
+        keys: &Keys<'_>,
+        now: u64,
+    ) -> Option<Decision> {
+        let mut verdicts = [None; 4];
+        let mut hit = false;
+        for (i, key) in keys.governing() {
+            if let Some(c) = store.locks.get(key, now) {
+                let v = c.verdict(now, &self.rules[i]);
+                if matches!(v.action, Action::Deny | Action::ResetRequired) {
+                    verdicts[i] = Some(v);
+                    hit = true;
+                }
+            }
+        }
+        if !hit {
+            return None;
+        }
+        store.counters.lock_cache_hits.fetch_add(1, Relaxed);
+        Some(self.decide(&verdicts))
+    }
+
+    fn note_locks(
+        &self,
+        store: &RedisStore,
+        keys: &Keys<'_>,
+        seen: &[Option<Counter>; 4],
+        now: u64,
+    ) {
+        for (i, key) in keys.governing() {
+            if let Some(c) = seen[i] {
+                store.locks.note(key, c, now, &self.rules[i]);
+            }
+        }
+    }
+
+    pub(super) fn redis_check(&self, store: &RedisStore, keys: &Keys<'_>) -> Decision {
+        if keys.denied {
+            return Decision::denylisted();
+        }
+        let now = self.store_now(store);
+        if let Some(d) = self.answer_from_lock_cache(store, keys, now) {
+            return d;
+        }
+        let names = self.names(store, keys);
+        match store.run(self.clock.as_ref(), |store, s| {
+            Self::read_all(store, s, &names)
+        }) {
+            Ok(reads) => {
+                let mut verdicts = [None; 4];
+                let mut seen = [None; 4];
+                for (i, _) in keys.governing() {
+                    seen[i] = Some(reads[i].counter);
+                    verdicts[i] = Some(reads[i].counter.verdict(now, &self.rules[i]));
+                }
+                self.note_locks(store, keys, &seen, now);
+                self.decide(&verdicts)
+            }
+            Err(_) => self.degraded(store, keys),
+        }
+    }
+
+    pub(super) fn redis_begin(
+        &self,
+        store: &RedisStore,
+        keys: &Keys<'_>,
+        challenge_passed: bool,
+    ) -> Decision {
+        let now = self.store_now(store);
+        if let Some(d) = self.answer_from_lock_cache(store, keys, now) {
+            return d;
+        }
+        let names = self.names(store, keys);
+        let out = store.run(self.clock.as_ref(), |store, s| {
+            self.record_in_redis(store, s, &names, now, Some(challenge_passed))
+        });
+        if out.as_ref().is_ok_and(|r| r.exhausted) {
+            // Lost the race every round: refuse rather than let an uncounted
+            // attempt check the password.
+            store.counters.cas_exhausted.fetch_add(1, Relaxed);
+            let d = self.degraded(store, keys);
+            return Decision {
+                action: Action::Deny,
+                reason: d.reason,
+                ..d
+            };
+        }
+        self.finish(store, keys, out, now)
+    }
+
+    pub(super) fn redis_record_failure(&self, store: &RedisStore, keys: &Keys<'_>) -> Decision {
+        let now = self.store_now(store);
+        let names = self.names(store, keys);
+        let out = store.run(self.clock.as_ref(), |store, s| {
+            self.record_in_redis(store, s, &names, now, None)
+        });
+        self.finish(store, keys, out, now)
+    }
+
+    fn finish(
+        &self,
+        store: &RedisStore,
+        keys: &Keys<'_>,
+        out: std::result::Result<Recorded, String>,
+        now: u64,
+    ) -> Decision {
+        let Ok(r) = out else {
+            return self.degraded(store, keys);
+        };
+        self.note_locks(store, keys, &r.seen, now);
+        if r.exhausted {
+            store.counters.cas_exhausted.fetch_add(1, Relaxed);
+            return self.degraded(store, keys);
+        }
+        if r.stands {
+            self.emit_crossings(keys, &r.crossed, &r.after);
+        }
+        self.decide(&r.verdicts)
+    }
+
+    /// Records one failure on every governing key: `gate` is `None` for
+    /// `record_failure` (always records; the verdicts are the new counters'),
+    /// `Some(challenge_passed)` for `begin` (records only while every key
+    /// lets the password be checked, else takes back what it wrote; the
+    /// verdicts are those faced before).
+    fn record_in_redis(
+        &self,
+        store: &RedisStore,
+        s: &mut Session<'_>,
+        names: &[Option<KeyName>; 4],
+        now: u64,
+        gate: Option<bool>,
+    ) -> ::redis::RedisResult<Recorded> {
+        let mut cur = Self::read_all(store, s, names)?;
+        let governing: Vec<usize> = (0..4).filter(|i| names[*i].is_some()).collect();
+        let mut r = Recorded {
+            verdicts: [None; 4],
+            seen: [None; 4],
+            crossed: [Crossings::default(); 4],
+            after: [Counter::default(); 4],
+            stands: true,
+            exhausted: false,
+        };
+        for &i in &governing {
+            r.seen[i] = Some(cur[i].counter);
+            if gate.is_some() {
+                r.verdicts[i] = Some(cur[i].counter.verdict(now, &self.rules[i]));
+            }
+        }
+        if let Some(passed) = gate {
+            if !self.decide(&r.verdicts).lets_password_be_checked(passed) {
+                r.stands = false;
+                return Ok(r);
+            }
+        }
+        let mut pending = governing.clone();
+        let mut written: Vec<(usize, Read, Read)> = Vec::new(); // (dim, before, after)
+        let mut stopped = false;
+        for round in 0..MAX_ROUNDS {
+            let mut plans = Vec::with_capacity(pending.len());
+            for &i in &pending {
+                let rule = &self.rules[i];
+                if let Some(passed) = gate {
+                    let v = cur[i].counter.verdict(now, rule);
+                    r.verdicts[i] = Some(v);
+                    if !v.lets_password_be_checked(passed) {
+                        stopped = true;
+                        break;
+                    }
+                }
+                let (new, crossed) = cur[i].counter.record_failure(now, rule);
+                let (bytes, ttl_ms) = store.encode(&new, cur[i].raw.as_deref(), now, rule);
+                plans.push(Plan {
+                    dim: i,
+                    expected: cur[i].raw.clone(),
+                    bytes,
+                    ttl_ms,
+                    new,
+                    crossed,
+                });
+            }
+            if stopped {
+                break;
+            }
+            if round > 0 {
+                store
+                    .counters
+                    .cas_retries
+                    .fetch_add(plans.len() as u64, Relaxed);
+            }
+            let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(names)).collect();
+            let replies = store.cas_many(s, &ops)?;
+            pending.clear();
+            for (p, reply) in plans.iter().zip(replies) {
+                match reply {
+                    CasReply::Done => {
+                        let after = p.written();
+                        written.push((
+                            p.dim,
+                            std::mem::replace(&mut cur[p.dim], after.clone()),
+                            after,
+                        ));
+                        r.crossed[p.dim] = p.crossed;
+                        r.after[p.dim] = p.new;
+                        r.seen[p.dim] = Some(p.new);
+                        if gate.is_none() {
+                            r.verdicts[p.dim] = Some(p.new.verdict_as_is(now, &self.rules[p.dim]));
+                        }
+                    }
+                    CasReply::Conflict(read) => {
+                        r.seen[p.dim] = Some(read.counter);
+                        cur[p.dim] = read;
+                        pending.push(p.dim);
+                    }
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+        }
+        if !pending.is_empty() && !stopped {
+            r.exhausted = true;
+        }
+        if gate.is_some() && (stopped || r.exhausted) {
+            // The password will not be checked: take every advance back, to
+            // the value before it where no one has changed the key since (a
+            // lock or reset_required it started included); a key others
+            // changed meanwhile gets the refund of a success.
+            r.stands = false;
+            self.take_back(store, s, names, &written, now, &mut r)?;
+        }
+        Ok(r)
+    }
+
+    fn take_back(
+        &self,
+        store: &RedisStore,
+        s: &mut Session<'_>,
+        names: &[Option<KeyName>; 4],
+        written: &[(usize, Read, Read)],
+        now: u64,
+        r: &mut Recorded,
+    ) -> ::redis::RedisResult<()> {
+        // (dim, what is there, what to put)
+        let mut todo: Vec<(usize, Read, Counter)> = written
+            .iter()
+            .map(|(i, before, after)| (*i, after.clone(), before.counter))
+            .collect();
+        for _ in 0..MAX_ROUNDS {
+            if todo.is_empty() {
+                break;
+            }
+            let plans: Vec<Plan> = todo
+                .iter()
+                .map(|(i, there, to)| {
+                    let (bytes, ttl_ms) =
+                        store.encode(to, there.raw.as_deref(), now, &self.rules[*i]);
+                    Plan {
+                        dim: *i,
+                        expected: there.raw.clone(),
+                        bytes,
+                        ttl_ms,
+                        new: *to,
+                        crossed: Crossings::default(),
+                    }
+                })
+                .collect();
+            let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(names)).collect();
+            let replies = store.cas_many(s, &ops)?;
+            todo.clear();
+            for (p, reply) in plans.iter().zip(replies) {
+                match reply {
+                    CasReply::Done => r.seen[p.dim] = Some(p.new),
+                    CasReply::Conflict(read) => {
+                        let refunded = read.counter.refunded();
+                        r.seen[p.dim] = Some(read.counter);
+                        todo.push((p.dim, read, refunded));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn redis_record_success(
+        &self,
+        store: &RedisStore,
+        keys: &Keys<'_>,
+        after_begin: bool,
+    ) {
+        let now = self.store_now(store);
+        let names = self.names(store, keys);
+        let wanted = |i: usize| self.rules[i].reset_on_success || after_begin;
+        let change = |i: usize, c: Counter| -> Option<Counter> {
+            if self.rules[i].reset_on_success {
+                let new = c.cleared_by_success(now);
+                (new != c).then_some(new)
+            } else {
+                Some(c.refunded())
+            }
+        };
+        let _ = store.run(self.clock.as_ref(), |store, s| {
+            let mut cur = Self::read_all(store, s, &names)?;
+            let mut pending: Vec<usize> = (0..4)
+                .filter(|i| names[*i].is_some() && wanted(*i) && cur[*i].raw.is_some())
+                .collect();
+            for round in 0..MAX_ROUNDS {
+                let plans: Vec<Plan> = pending
+                    .iter()
+                    .filter_map(|&i| {
+                        let new = change(i, cur[i].counter)?;
+                        let (bytes, ttl_ms) =
+                            store.encode(&new, cur[i].raw.as_deref(), now, &self.rules[i]);
+                        Some(Plan {
+                            dim: i,
+                            expected: cur[i].raw.clone(),
+                            bytes,
+                            ttl_ms,
+                            new,
+                            crossed: Crossings::default(),
+                        })
+                    })
+                    .collect();
+                if plans.is_empty() {
+                    break;
+                }
+                if round > 0 {
+                    store
+                        .counters
+                        .cas_retries
+                        .fetch_add(plans.len() as u64, Relaxed);
+                }
+                let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(&names)).collect();
+                let replies = store.cas_many(s, &ops)?;
+                pending.clear();
+                for (p, reply) in plans.iter().zip(replies) {
+                    match reply {
+                        CasReply::Done => cur[p.dim] = p.written(),
+                        CasReply::Conflict(read) if read.raw.is_some() => {
+                            cur[p.dim] = read;
+                            pending.push(p.dim);
+                        }
+                        CasReply::Conflict(_) => {} // gone: nothing to clear
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                store.counters.cas_exhausted.fetch_add(1, Relaxed);
+            }
+            Ok(())
+        });
+        for (_, key) in keys.governing() {
+            store.locks.forget(key);
+        }
+    }
+
+    pub(super) fn redis_reset_account(&self, store: &RedisStore, owner: u64) -> Result<()> {
+        let account_key = self.table.key(owner, Dimension::Account, owner);
+        let name = store.name(&account_key, Dimension::Account);
+        store.locks.forget_owner(owner);
+        store.run_admin(self.clock.as_ref(), |store, s| {
+            store.reset_account(s, owner, &name)
+        })?;
+        store.locks.forget_owner(owner);
+        Ok(())
+    }
+
+    pub(super) fn redis_reset_ip(&self, store: &RedisStore, key: &SlotKey) -> Result<()> {
+        let name = store.name(key, Dimension::Ip);
+        store.run_admin(self.clock.as_ref(), |store, s| store.delete(s, &name))?;
+        store.locks.forget(key);
+        Ok(())
+    }
+
+    pub(super) fn redis_inspect(&self, store: &RedisStore, keys: &Keys<'_>) -> Result<Inspection> {
+        let now = self.store_now(store);
+        let names = self.names(store, keys);
+        let reads = store.run_admin(self.clock.as_ref(), |store, s| {
+            Self::read_all(store, s, &names)
+        })?;
+        let mut verdicts = [None; 4];
+        let dimensions = keys
+            .governing()
+            .map(|(i, _)| {
+                let rule = &self.rules[i];
+                let (c, t) = reads[i].counter.at(now, rule);
+                verdicts[i] = Some(reads[i].counter.verdict(now, rule));
+                DimensionState {
+                    dimension: Dimension::from_index(i),
+                    tracked: reads[i].raw.is_some(),
+                    failures: c.count,
+                    consecutive: c.consecutive,
+                    locked_until_ms: c.locked(t).then(|| c.quiet_since + self.epoch),
+                    reset_required: c.reset_required && rule.reset_after.is_some(),
+                    action: c.verdict(now, rule).action,
+                }
+            })
+            .collect();
+        let denylisted = self.denylisted(keys.ip);
+        let decision = if denylisted {
+            Decision::denylisted()
+        } else {
+            self.decide(&verdicts)
+        };
+        Ok(Inspection {
+            decision,
+            denylisted,
+            dimensions,
+        })
+    }
+
+    pub(super) fn redis_stats(&self, store: &RedisStore) -> Stats {
+        let redis = store.stats(self.clock.as_ref());
+        let [allow, challenge, deny, reset_required] = self.table.counters().decisions();
+        Stats {
+            capacity: 0,
+            occupancy: 0,
+            evictions: redis.evicted_keys.unwrap_or(0),
+            refused_inserts: 0,
+            memory_bytes: self.table.bytes() + std::mem::size_of::<Guard>(),
+            allow,
+            challenge,
+            deny,
+            reset_required,
+            redis: Some(redis),
+        }
+    }
+}

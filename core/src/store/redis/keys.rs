@@ -1,0 +1,70 @@
+//! Key names. Only hex fingerprints appear, never names or addresses, and
+//! every account-owned key carries the account's hash tag, so that one
+//! account's keys live in one Redis Cluster slot:
+//!
+//! | key                                   | holds                          |
+//! |---------------------------------------|--------------------------------|
+//! | `{prefix}:meta`                       | the store's meta blob          |
+//! | `{prefix}:{<owner>}:account:<fp>`     | the account's counter          |
+//! | `{prefix}:{<owner>}:account_ip:<fp>`  | an (account, network) counter  |
+//! | `{prefix}:{<owner>}:device:<fp>`      | a trusted device's counter     |
+//! | `{prefix}:{<owner>}:keys`             | the set of the account's keys  |
+//! | `{prefix}:{<fp>}:ip`                  | a network's counter            |
+//!
+//! `<owner>` and `<fp>` are 16 lowercase hex digits.
+
+use crate::decision::Dimension;
+use crate::table::SlotKey;
+
+/// A counter's name, and the index set of the account that owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyName {
+    pub(crate) counter: String,
+    pub(crate) index: Option<String>,
+}
+
+pub(crate) fn meta(prefix: &str) -> String {
+    format!("{prefix}:meta")
+}
+
+pub(crate) fn index(prefix: &str, owner: u64) -> String {
+    format!("{prefix}:{{{owner:016x}}}:keys")
+}
+
+pub(crate) fn counter(prefix: &str, key: &SlotKey, dimension: Dimension) -> KeyName {
+    let (fp, owner) = (key.fp(), key.owner());
+    if owner == 0 {
+        KeyName {
+            counter: format!("{prefix}:{{{fp:016x}}}:{dimension}"),
+            index: None,
+        }
+    } else {
+        KeyName {
+            counter: format!("{prefix}:{{{owner:016x}}}:{dimension}:{fp:016x}"),
+            index: Some(index(prefix, owner)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_share_the_owner_tag() {
+        let table = crate::table::Table::new(crate::store::heap_region(1).unwrap());
+        let owner = 0xabc | 1;
+        let k = table.key(0x1234_5678_9abc_def0, Dimension::AccountIp, owner);
+        let n = counter("lg1", &k, Dimension::AccountIp);
+        assert_eq!(
+            n.counter,
+            "lg1:{0000000000000abd}:account_ip:123456789abcdef5"
+        );
+        assert_eq!(n.index.as_deref(), Some("lg1:{0000000000000abd}:keys"));
+        let ip = table.key(0x10, Dimension::Ip, 0);
+        assert_eq!(
+            counter("lg1", &ip, Dimension::Ip).counter,
+            "lg1:{0000000000000016}:ip"
+        );
+    }
+}

@@ -1,0 +1,723 @@
+//! The `redis` store: counters on Redis, Valkey or Redis Cluster, shared by
+//! every host of a fleet. The rules stay the library's (`counter.rs`); Redis
+//! holds each key's packed counter and replaces it only by compare-and-set.
+//!
+//! **Values.** A counter is the same 16 bytes as a table slot's state
+//! (`table::pack`, little-endian), its 22-bit tag field holding a random
+//! nonce drawn for every write: a write that Redis applied and the client
+//! replays is recognized as its own (never counted twice), and a value that
+//! went A → B → A between a read and a write is never mistaken for the one
+//! read (no ABA).
+//!
+//! **Writes.** `script.lua` (run by `EVALSHA`, reloaded on `NOSCRIPT`)
+//! compares the value with the one read and sets the new one with its TTL in
+//! one `SET .. PX`, or deletes it; on a conflict it returns the current value,
+//! so the rule is applied again to it at the cost of one round trip, at most
+//! [`MAX_ROUNDS`] times within the operation's deadline. A `begin` that
+//! still loses the race is refused (`deny`, `degraded`, whatever
+//! `on_error` says), so that no more than `lock_after + 1` attempts ever get
+//! to check the password; a `record_failure` gets the `on_error` decision.
+//!
+//! **TTL.** Every key expires: a counter when it would be forgotten
+//! (`forget_after` after its later of last failure and lock end), or after
+//! `store.retain` while it holds a consecutive count or `reset_required` that
+//! its rule uses; an account's index set lives as long as its longest key; the
+//! meta key lives twice `store.retain` and is renewed every 30 seconds.
+//!
+//! **Meta key** (`{prefix}:meta`, written with `SET NX`, the first host's wins):
+//! magic `LGREDIS\0`, layout version, hash id, clock kind, secret source,
+//! epoch, policy digest, and the 192-byte hash secret (or, with
+//! `store.secret_file`, the secret's digest). A host that finds the key
+//! missing restores it from its own copy; one that finds another store's
+//! blob fails to open (and later counts a mismatch in `stats`); a different
+//! policy digest (a rolling deploy) is only counted.
+//!
+//! **Failure.** One deadline (`store.timeout`) bounds every operation,
+//! connecting and retries included; then `store.on_error` decides, with
+//! `degraded` set. After [`BREAKER_AFTER`] consecutive failures the circuit
+//! opens: calls answer at once, and one call per [`BREAKER_PROBE`] probes the
+//! server. There is no offline queue.
+//!
+//! **Lock cache.** A key seen locked or `reset_required` is remembered in this
+//! process (at most [`MAX_CACHED`] keys) and answers `check` and `begin`
+//! without a round trip until the lock ends, or for at most
+//! [`LOCK_CACHE_MS`] ms: a reset made by another host is seen at most that
+//! late, and meanwhile the cached dimension decides (a severer state of
+//! another dimension shows from the next round trip on).
+//!
+//! **Statistics.** Occupancy and capacity are 0 (Redis holds the keys);
+//! `Stats::redis` has round trips, errors, degraded decisions, CAS retries,
+//! and Redis's `evicted_keys` and whether its `maxmemory-policy` can evict
+//! counters (anything but `noeviction`).
+
+mod conn;
+mod keys;
+mod meta;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use redis::{Cmd, RedisResult, Value};
+
+pub(crate) use conn::Session;
+use conn::{is_noscript, Pool};
+pub(crate) use keys::KeyName;
+
+use crate::clock::{Clock, ClockKind};
+use crate::counter::{Counter, RuleMs};
+use crate::decision::{Action, Dimension};
+use crate::error::{Error, Result};
+use crate::fingerprint::SECRET_BYTES;
+use crate::policy::{OnError, RedisClock, RedisConfig};
+use crate::stats::RedisStats;
+use crate::table::{pack, unpack, SlotKey, TAG_BITS};
+
+/// Compare-and-set rounds per operation (each one round trip, all within
+/// the deadline): at least one contender wins each round, so this many
+/// hosts can write one key at one instant without anyone giving up.
+pub(crate) const MAX_ROUNDS: usize = 64;
+/// Consecutive failures that open the circuit.
+pub(crate) const BREAKER_AFTER: u32 = 3;
+/// While the circuit is open, one call per this long probes the server.
+pub(crate) const BREAKER_PROBE: Duration = Duration::from_millis(500);
+/// Keys the lock cache holds.
+pub(crate) const MAX_CACHED: usize = 4096;
+/// How long the lock cache trusts what it saw.
+pub(crate) const LOCK_CACHE_MS: u64 = 1000;
+/// How often (on the guard's clock) the meta key and the clock offset are checked.
+const REFRESH_MS: u64 = 30_000;
+
+/// A value as read: its bytes (for the compare) and the counter they hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Read {
+    pub(crate) raw: Option<Vec<u8>>,
+    pub(crate) counter: Counter,
+}
+
+impl Read {
+    fn from_bytes(raw: Option<Vec<u8>>) -> Read {
+        let counter = raw
+            .as_deref()
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .map(|b| unpack(u128::from_le_bytes(b)))
+            .unwrap_or_default();
+        Read { raw, counter }
+    }
+}
+
+/// One compare-and-set.
+#[derive(Debug)]
+pub(crate) struct Cas<'a> {
+    pub(crate) key: &'a KeyName,
+    pub(crate) expected: Option<&'a [u8]>,
+    /// The new value's bytes, or `None` to delete.
+    pub(crate) new: Option<[u8; 16]>,
+    pub(crate) ttl_ms: u64,
+}
+
+/// What a compare-and-set did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CasReply {
+    Done,
+    Conflict(Read),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) round_trips: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) degraded: AtomicU64,
+    pub(crate) cas_retries: AtomicU64,
+    pub(crate) cas_exhausted: AtomicU64,
+    pub(crate) lock_cache_hits: AtomicU64,
+    pub(crate) meta_healed: AtomicU64,
+    pub(crate) meta_mismatches: AtomicU64,
+    pub(crate) policy_mismatches: AtomicU64,
+}
+
+/// The circuit breaker: real time, since it is about the server's health.
+#[derive(Debug)]
+struct Breaker {
+    failures: AtomicU32,
+    base: Instant,
+    /// Milliseconds since `base` before which no probe goes out.
+    next_probe: AtomicU64,
+}
+
+impl Breaker {
+    fn elapsed(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
+    fn is_open(&self) -> bool {
+        self.failures.load(Relaxed) >= BREAKER_AFTER
+    }
+
+    /// Whether a call may go to the server now.
+    fn admit(&self) -> bool {
+        if !self.is_open() {
+            return true;
+        }
+        let now = self.elapsed();
+        let at = self.next_probe.load(Relaxed);
+        now >= at
+            && self
+                .next_probe
+                .compare_exchange(at, now + BREAKER_PROBE.as_millis() as u64, Relaxed, Relaxed)
+                .is_ok()
+    }
+
+    fn success(&self) {
+        if self.failures.load(Relaxed) != 0 {
+            self.failures.store(0, Relaxed);
+        }
+    }
+
+    fn failure(&self) {
+        if self.failures.fetch_add(1, Relaxed) + 1 == BREAKER_AFTER {
+            self.next_probe
+                .store(self.elapsed() + BREAKER_PROBE.as_millis() as u64, Relaxed);
+        }
+    }
+}
+
+/// A key seen locked or `reset_required`.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    counter: Counter,
+    owner: u64,
+    until: u64,
+}
+
+/// This process's memory of running locks (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct LockCache {
+    map: Mutex<HashMap<u64, Cached>>,
+}
+
+impl LockCache {
+    /// The cached counter of `key`, if it is still to be trusted at `now`.
+    pub(crate) fn get(&self, key: &SlotKey, now: u64) -> Option<Counter> {
+        let map = self.map.lock();
+        map.get(&key.fp())
+            .filter(|c| now < c.until)
+            .map(|c| c.counter)
+    }
+
+    /// Remembers `counter` if it refuses the password at `now`, else forgets the key.
+    pub(crate) fn note(&self, key: &SlotKey, counter: Counter, now: u64, rule: &RuleMs) {
+        let verdict = counter.verdict(now, rule);
+        let until = match verdict.action {
+            Action::Deny => (now + verdict.retry_after_ms.unwrap_or(0)).min(now + LOCK_CACHE_MS),
+            Action::ResetRequired => now + LOCK_CACHE_MS,
+            _ => {
+                let mut map = self.map.lock();
+                if !map.is_empty() {
+                    map.remove(&key.fp());
+                }
+                return;
+            }
+        };
+        let mut map = self.map.lock();
+        if map.len() >= MAX_CACHED && !map.contains_key(&key.fp()) {
+            map.retain(|_, c| now < c.until);
+            if map.len() >= MAX_CACHED {
+                return;
+            }
+        }
+        map.insert(
+            key.fp(),
+            Cached {
+                counter,
+                owner: key.owner(),
+                until,
+            },
+        );
+    }
+
+    pub(crate) fn forget(&self, key: &SlotKey) {
+        self.map.lock().remove(&key.fp());
+    }
+
+    pub(crate) fn forget_owner(&self, owner: u64) {
+        self.map.lock().retain(|_, c| c.owner != owner);
+    }
+}
+
+/// An opened redis store.
+pub(crate) struct RedisStore {
+    pool: Pool,
+    prefix: String,
+    timeout: Duration,
+    pub(crate) on_error: OnError,
+    clock: RedisClock,
+    retain_ms: u64,
+    offset_ms: AtomicI64,
+    next_refresh: AtomicU64,
+    blob: Vec<u8>,
+    meta_key: String,
+    breaker: Breaker,
+    pub(crate) locks: LockCache,
+    pub(crate) counters: Counters,
+    cas: redis::Script,
+    reset: redis::Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_error(e: impl std::fmt::Display) -> Error {
+    Error::Store(format!("redis: {e}"))
+}
+
+/// A fresh 22-bit write nonce, never `not` (the value being replaced).
+fn nonce(not: Option<&[u8]>) -> u32 {
+    use std::cell::Cell;
+    thread_local!(static STATE: Cell<u64> = const { Cell::new(0) });
+    let old = not
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .map(|b| (u128::from_le_bytes(b) >> 106) as u32);
+    STATE.with(|s| loop {
+        let mut x = s.get();
+        if x == 0 {
+            let mut seed = [0u8; 8];
+            let _ = getrandom::fill(&mut seed);
+            x = u64::from_le_bytes(seed) | 1;
+        }
+        // xorshift64*
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        let n = (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as u32 & ((1 << TAG_BITS) - 1);
+        if Some(n) != old {
+            return n;
+        }
+    })
+}
+
+/// Whether a counter holds nothing worth keeping (then the key is deleted).
+fn is_empty(c: &Counter) -> bool {
+    c.count == 0 && c.consecutive == 0 && !c.reset_required && c.locks == 0 && !c.lock_end
+}
+
+fn bytes_of(v: Value) -> RedisResult<Option<Vec<u8>>> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::BulkString(b) => Ok(Some(b)),
+        Value::SimpleString(s) => Ok(Some(s.into_bytes())),
+        other => Err(redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "unexpected reply",
+            format!("{other:?}"),
+        ))),
+    }
+}
+
+impl RedisStore {
+    /// Opens the store: reads (or creates) the meta key and samples the
+    /// clock offset. Returns the store, the hash secret and the epoch.
+    pub(crate) fn open(
+        config: &RedisConfig,
+        clock: &dyn Clock,
+        policy_digest: u64,
+    ) -> Result<(RedisStore, [u8; SECRET_BYTES], u64)> {
+        let pool = Pool::new(
+            config.url.as_deref(),
+            &config.cluster,
+            config.timeout,
+            config.connect_timeout,
+        )
+        .map_err(store_error)?;
+        let from_file = match &config.secret_file {
+            Some(path) => Some(meta::read_secret(path)?),
+            None => None,
+        };
+        let mut store = RedisStore {
+            pool,
+            prefix: config.prefix.clone(),
+            timeout: config.timeout,
+            on_error: config.on_error,
+            clock: config.clock,
+            retain_ms: config.retain.as_millis() as u64,
+            offset_ms: AtomicI64::new(0),
+            next_refresh: AtomicU64::new(0),
+            blob: Vec::new(),
+            meta_key: keys::meta(&config.prefix),
+            breaker: Breaker {
+                failures: AtomicU32::new(0),
+                base: Instant::now(),
+                next_probe: AtomicU64::new(0),
+            },
+            locks: LockCache::default(),
+            counters: Counters::default(),
+            cas: redis::Script::new(include_str!("script.lua")),
+            reset: redis::Script::new(include_str!("reset.lua")),
+        };
+        let deadline = Instant::now()
+            + (config.connect_timeout + 2 * config.timeout).max(Duration::from_secs(1));
+        let kind = match config.clock {
+            RedisClock::Redis => ClockKind::UnixMs,
+            RedisClock::Host => clock.kind(),
+        };
+        let secret = match from_file {
+            Some(s) => s,
+            None => super::fresh_secret()?,
+        };
+        let stored = store
+            .pool
+            .with(deadline, &store.counters.round_trips, |s| {
+                let offset = store.sample_offset(s, clock)?;
+                store.offset_ms.store(offset, Relaxed);
+                let epoch = match config.clock {
+                    RedisClock::Redis => clock.now_ms().saturating_add_signed(offset),
+                    RedisClock::Host => clock.now_ms(),
+                };
+                let candidate = meta::Meta {
+                    clock: kind,
+                    from_file: from_file.is_some(),
+                    epoch,
+                    policy_digest,
+                    secret,
+                }
+                .encode();
+                let replies = s.pipeline(&[
+                    store.meta_set_cmd(&candidate),
+                    redis::cmd("GET").arg(&store.meta_key).clone(),
+                ])?;
+                bytes_of(replies.into_iter().nth(1).unwrap_or(Value::Nil))
+            })
+            .map_err(store_error)?
+            .ok_or_else(|| store_error("the meta key vanished while being created"))?;
+        let mut found = meta::Meta::decode(&stored)
+            .map_err(|why| Error::Store(format!("redis: {} {why}", store.meta_key)))?;
+        found
+            .fits(kind, from_file.as_ref())
+            .map_err(|why| Error::Store(format!("redis: {} {why}", store.meta_key)))?;
+        if found.policy_digest != policy_digest {
+            store.counters.policy_mismatches.fetch_add(1, Relaxed);
+        }
+        let (secret, epoch) = (found.secret, found.epoch);
+        store.blob = stored;
+        store
+            .next_refresh
+            .store(clock.now_ms().saturating_add(REFRESH_MS), Relaxed);
+        Ok((store, secret, epoch))
+    }
+
+    fn meta_ttl_ms(&self) -> u64 {
+        self.retain_ms.saturating_mul(2)
+    }
+
+    fn meta_set_cmd(&self, blob: &[u8]) -> Cmd {
+        redis::cmd("SET")
+            .arg(&self.meta_key)
+            .arg(blob)
+            .arg("NX")
+            .arg("PX")
+            .arg(self.meta_ttl_ms())
+            .clone()
+    }
+
+    /// `TIME` against the guard's clock: Redis's time minus the clock's at
+    /// the middle of the round trip.
+    fn sample_offset(&self, s: &mut Session<'_>, clock: &dyn Clock) -> RedisResult<i64> {
+        let t0 = clock.now_ms();
+        let v = s.query(&redis::cmd("TIME"))?;
+        let t1 = clock.now_ms();
+        let (secs, micros): (u64, u64) = redis::from_redis_value(v)?;
+        let server = secs * 1000 + micros / 1000;
+        Ok(server as i64 - (t0 / 2 + t1 / 2) as i64)
+    }
+
+    /// Milliseconds on the store's clock (Unix ms with `clock = "redis"`).
+    pub(crate) fn now_ms(&self, clock: &dyn Clock) -> u64 {
+        let host = clock.now_ms();
+        match self.clock {
+            RedisClock::Host => host,
+            RedisClock::Redis => host.saturating_add_signed(self.offset_ms.load(Relaxed)),
+        }
+    }
+
+    /// Every 30 seconds of the guard's clock: heal the meta key, check it,
+    /// and sample the clock offset again.
+    fn maybe_refresh(
+        &self,
+        s: &mut Session<'_>,
+        clock: &dyn Clock,
+        force: bool,
+    ) -> RedisResult<()> {
+        let now = clock.now_ms();
+        let at = self.next_refresh.load(Relaxed);
+        if !force
+            && (now < at
+                || self
+                    .next_refresh
+                    .compare_exchange(at, now.saturating_add(REFRESH_MS), Relaxed, Relaxed)
+                    .is_err())
+        {
+            return Ok(());
+        }
+        let replies = s.pipeline(&[
+            self.meta_set_cmd(&self.blob),
+            redis::cmd("GET").arg(&self.meta_key).clone(),
+            redis::cmd("PEXPIRE")
+                .arg(&self.meta_key)
+                .arg(self.meta_ttl_ms())
+                .clone(),
+        ])?;
+        let mut it = replies.into_iter();
+        if matches!(it.next(), Some(Value::Okay)) {
+            self.counters.meta_healed.fetch_add(1, Relaxed);
+        }
+        let stored = bytes_of(it.next().unwrap_or(Value::Nil))?;
+        if let Some(stored) = stored {
+            if stored != self.blob {
+                if meta::same_store(&stored, &self.blob) {
+                    self.counters.policy_mismatches.fetch_add(1, Relaxed);
+                } else {
+                    self.counters.meta_mismatches.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        if self.clock == RedisClock::Redis {
+            let offset = self.sample_offset(s, clock)?;
+            self.offset_ms.store(offset, Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Runs one operation within `store.timeout`; `None` when Redis could not
+    /// answer in time (or the circuit is open).
+    pub(crate) fn run<T>(
+        &self,
+        clock: &dyn Clock,
+        f: impl FnOnce(&Self, &mut Session<'_>) -> RedisResult<T>,
+    ) -> std::result::Result<T, String> {
+        if !self.breaker.admit() {
+            return Err("the circuit is open after repeated failures".into());
+        }
+        let deadline = Instant::now() + self.timeout;
+        let out = self.pool.with(deadline, &self.counters.round_trips, |s| {
+            self.maybe_refresh(s, clock, false)?;
+            f(self, s)
+        });
+        match out {
+            Ok(v) => {
+                self.breaker.success();
+                Ok(v)
+            }
+            Err(e) => {
+                self.breaker.failure();
+                self.counters.errors.fetch_add(1, Relaxed);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Like [`RedisStore::run`], for administrative calls that report errors.
+    pub(crate) fn run_admin<T>(
+        &self,
+        clock: &dyn Clock,
+        f: impl FnOnce(&Self, &mut Session<'_>) -> RedisResult<T>,
+    ) -> Result<T> {
+        self.run(clock, f).map_err(store_error)
+    }
+
+    pub(crate) fn name(&self, key: &SlotKey, dimension: Dimension) -> KeyName {
+        keys::counter(&self.prefix, key, dimension)
+    }
+
+    /// `GET`s the keys in one round trip.
+    pub(crate) fn get_many(
+        &self,
+        s: &mut Session<'_>,
+        names: &[&KeyName],
+    ) -> RedisResult<Vec<Read>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cmds: Vec<Cmd> = names
+            .iter()
+            .map(|n| redis::cmd("GET").arg(&n.counter).clone())
+            .collect();
+        s.pipeline(&cmds)?
+            .into_iter()
+            .map(|v| bytes_of(v).map(Read::from_bytes))
+            .collect()
+    }
+
+    /// The value and TTL to write for `new` at `now` under `rule`: `None` deletes.
+    pub(crate) fn encode(
+        &self,
+        new: &Counter,
+        replacing: Option<&[u8]>,
+        now: u64,
+        rule: &RuleMs,
+    ) -> (Option<[u8; 16]>, u64) {
+        if is_empty(new) {
+            return (None, 0);
+        }
+        let forget = new
+            .quiet_since
+            .saturating_add(rule.forget_after)
+            .saturating_sub(now)
+            .max(1);
+        let ttl = if rule.reset_after.is_some() && (new.consecutive > 0 || new.reset_required) {
+            forget.max(self.retain_ms)
+        } else {
+            forget
+        };
+        (Some(pack(new, nonce(replacing)).to_le_bytes()), ttl)
+    }
+
+    /// Runs the compare-and-set script on every op in one round trip.
+    pub(crate) fn cas_many(
+        &self,
+        s: &mut Session<'_>,
+        ops: &[Cas<'_>],
+    ) -> RedisResult<Vec<CasReply>> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hash = self.cas.get_hash();
+        let cmds: Vec<Cmd> = ops
+            .iter()
+            .map(|op| {
+                let mut c = redis::cmd("EVALSHA");
+                c.arg(hash);
+                match &op.key.index {
+                    Some(index) => c.arg(2).arg(&op.key.counter).arg(index),
+                    None => c.arg(1).arg(&op.key.counter),
+                };
+                c.arg(op.expected.unwrap_or(b""))
+                    .arg(op.new.as_ref().map_or(&b""[..], |b| &b[..]))
+                    .arg(op.ttl_ms.max(1))
+                    .arg(op.ttl_ms.max(1));
+                c
+            })
+            .collect();
+        let replies = match s.pipeline(&cmds) {
+            Err(e) if is_noscript(&e) => {
+                // Nothing ran: every command was refused, or ran and will be
+                // recognized as this very write (its nonce) when sent again.
+                s.load(&self.cas)?;
+                s.pipeline(&cmds)?
+            }
+            other => other?,
+        };
+        replies
+            .into_iter()
+            .map(|v| match v {
+                Value::Int(1) => Ok(CasReply::Done),
+                v => bytes_of(v)
+                    .map(|b| CasReply::Conflict(Read::from_bytes(b.filter(|b| !b.is_empty())))),
+            })
+            .collect()
+    }
+
+    /// Deletes every key of the account whose owner fingerprint is `owner`.
+    pub(crate) fn reset_account(
+        &self,
+        s: &mut Session<'_>,
+        owner: u64,
+        account: &KeyName,
+    ) -> RedisResult<()> {
+        let index = keys::index(&self.prefix, owner);
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.reset.get_hash())
+            .arg(2)
+            .arg(&index)
+            .arg(&account.counter);
+        match s.query(&cmd) {
+            Err(e) if is_noscript(&e) => {
+                s.load(&self.reset)?;
+                s.query(&cmd).map(drop)
+            }
+            other => other.map(drop),
+        }
+    }
+
+    /// Deletes one key.
+    pub(crate) fn delete(&self, s: &mut Session<'_>, name: &KeyName) -> RedisResult<()> {
+        s.query(redis::cmd("DEL").arg(&name.counter)).map(drop)
+    }
+
+    /// The store's statistics; asks Redis for `INFO` (and heals the meta key).
+    pub(crate) fn stats(&self, clock: &dyn Clock) -> RedisStats {
+        let info = self
+            .run(clock, |store, s| {
+                store.maybe_refresh(s, clock, true)?;
+                s.query(&redis::cmd("INFO"))
+            })
+            .ok();
+        let mut texts = Vec::new();
+        if let Some(v) = info {
+            collect_text(v, &mut texts);
+        }
+        let mut evicted = None::<u64>;
+        let mut evicting = None::<bool>;
+        let mut used = None::<u64>;
+        for text in &texts {
+            for line in text.lines() {
+                let Some((k, v)) = line.trim().split_once(':') else {
+                    continue;
+                };
+                match k {
+                    "evicted_keys" => {
+                        *evicted.get_or_insert(0) += v.parse::<u64>().unwrap_or(0);
+                    }
+                    "used_memory" => *used.get_or_insert(0) += v.parse::<u64>().unwrap_or(0),
+                    "maxmemory_policy" => {
+                        *evicting.get_or_insert(false) |= v != "noeviction";
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let c = &self.counters;
+        RedisStats {
+            round_trips: c.round_trips.load(Relaxed),
+            errors: c.errors.load(Relaxed),
+            degraded: c.degraded.load(Relaxed),
+            cas_retries: c.cas_retries.load(Relaxed),
+            cas_exhausted: c.cas_exhausted.load(Relaxed),
+            lock_cache_hits: c.lock_cache_hits.load(Relaxed),
+            meta_healed: c.meta_healed.load(Relaxed),
+            meta_mismatches: c.meta_mismatches.load(Relaxed),
+            policy_mismatches: c.policy_mismatches.load(Relaxed),
+            circuit_open: self.breaker.is_open(),
+            evicted_keys: evicted,
+            may_evict_counters: evicting,
+            used_memory: used,
+        }
+    }
+}
+
+/// Every text in a reply (a cluster answers `INFO` once per node).
+fn collect_text(v: Value, out: &mut Vec<String>) {
+    match v {
+        Value::BulkString(b) => out.push(String::from_utf8_lossy(&b).into_owned()),
+        Value::VerbatimString { text, .. } => out.push(text),
+        Value::SimpleString(s) => out.push(s),
+        Value::Array(items) | Value::Set(items) => {
+            for i in items {
+                collect_text(i, out);
+            }
+        }
+        Value::Map(pairs) => {
+            for (_, v) in pairs {
+                collect_text(v, out);
+            }
+        }
+        _ => {}
+    }
+}

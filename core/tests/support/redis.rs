@@ -1,0 +1,276 @@
+//! Redis servers for tests: each test starts its own `redis-server` on a free
+//! loopback port, with no persistence, and stops it by pid when dropped
+//! (also when the test panics). Without `redis-server` the tests are skipped,
+//! unless `LG_REQUIRE_REDIS=1` (as `make test` sets), which fails them.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use loginguard::{Policy, RedisClock, StoreKind};
+
+/// Whether redis-server can be run; panics when it cannot but is required.
+pub fn available() -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("LG_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!(
+                "redis-server is not installed, and LG_REQUIRE_REDIS=1 requires it: \
+                 install Debian's redis-server (make test does: apt-get install redis-server)"
+            );
+        }
+        eprintln!(
+            "skipped: redis-server is not installed (set LG_REQUIRE_REDIS=1 to fail instead)"
+        );
+    }
+    found
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// A port, free with port + 10000 (a cluster node's bus), and `n - 1` after it.
+pub fn free_ports(n: u16) -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() % 2000) as u16 * 10;
+    loop {
+        let p = base + (NEXT.fetch_add(n as u32, Ordering::SeqCst) % 20_000) as u16;
+        if (p..p + n).all(|q| port_is_free(q) && port_is_free(q + 10_000)) {
+            return p;
+        }
+    }
+}
+
+/// One redis-server process.
+pub struct Server {
+    pub port: u16,
+    child: Option<Child>,
+    dir: PathBuf,
+    extra: Vec<String>,
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(200),
+    ) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+impl Server {
+    /// A standalone server.
+    pub fn start() -> Server {
+        Server::start_on(free_ports(1), &[])
+    }
+
+    /// A server on `port` with extra arguments.
+    pub fn start_on(port: u16, extra: &[&str]) -> Server {
+        let dir = std::env::temp_dir().join(format!("lg-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = Server {
+            port,
+            child: None,
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--daemonize", "no", "--protected-mode", "no"])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let start = Instant::now();
+        while !ping(self.port) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server on {} did not answer",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) to the server.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// Kills the server (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port (empty: no persistence).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Runs `redis-cli` against the server; its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Every key matching `pattern`.
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        self.cli(&["--scan", "--pattern", pattern])
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(c) = &self.child {
+            // A stopped server must be continued to die promptly.
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+        }
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A 3-node Redis Cluster on loopback, slots spread by `redis-cli --cluster create`.
+pub struct Cluster {
+    pub nodes: Vec<Server>,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let base = free_ports(3);
+        let nodes: Vec<Server> = (0..3)
+            .map(|i| {
+                let port = base + i;
+                let conf = format!("nodes-{port}.conf");
+                Server::start_on(
+                    port,
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        &conf,
+                        "--cluster-node-timeout",
+                        "2000",
+                    ],
+                )
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster create runs");
+        assert!(
+            out.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let start = Instant::now();
+        for n in &nodes {
+            while !n.cli(&["cluster", "info"]).contains("cluster_state:ok") {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "the cluster did not come up"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Cluster { nodes }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Server::url).collect()
+    }
+
+    /// Which node holds `key`'s slot.
+    pub fn node_of(&self, key: &str) -> u16 {
+        let slot: u16 = self.nodes[0]
+            .cli(&["cluster", "keyslot", key])
+            .trim()
+            .parse()
+            .unwrap();
+        for n in &self.nodes {
+            let out = n.cli(&["cluster", "countkeysinslot", &slot.to_string()]);
+            let _ = out;
+        }
+        let shards = self.nodes[0].cli(&["cluster", "slots"]);
+        // Lines: start, end, ip, port, id, ... repeated per range.
+        let lines: Vec<&str> = shards.lines().collect();
+        let mut i = 0;
+        while i + 3 < lines.len() {
+            if let (Ok(a), Ok(b)) = (lines[i].parse::<u16>(), lines[i + 1].parse::<u16>()) {
+                if (a..=b).contains(&slot) {
+                    return lines[i + 3].parse().unwrap();
+                }
+            }
+            i += 1;
+        }
+        panic!("no node holds slot {slot}");
+    }
+}
+
+/// A policy's store section for a redis server, counting on the guard's
+/// (manual) clock, with a deadline generous enough for a loaded test machine.
+pub fn on_redis(policy: &mut Policy, url: &str, prefix: &str) {
+    policy.store.kind = StoreKind::Redis;
+    policy.store.redis.url = Some(url.to_string());
+    policy.store.redis.prefix = prefix.to_string();
+    policy.store.redis.clock = RedisClock::Host;
+    policy.store.redis.timeout = Duration::from_secs(5);
+    policy.store.redis.connect_timeout = Duration::from_secs(2);
+}
