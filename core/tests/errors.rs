@@ -74,6 +74,27 @@ fn policy_errors_name_the_field() {
         ("[store]\npath = \"/tmp/x\"", "store.path"),
         ("[store]\nkind = \"redis\"", "store.kind"),
         ("[store]\nkind = \"disk\"", "store.kind"),
+        ("[store]\nurl = \"redis://h:6379\"", "store.url"),
+        ("[store]\ntimeout = \"1s\"", "store.timeout"),
+        ("[store]\nkind = \"redis\"\nurl = \"http://h\"", "store.url"),
+        ("[store]\nkind = \"redis\"\ncluster = []", "store.cluster"),
+        (
+            "[store]\nkind = \"redis\"\ncluster = [\"redis://a:1\"]\nurl = \"redis://b:1\"",
+            "store.cluster",
+        ),
+        ("R timeout = \"0ms\"", "store.timeout"),
+        ("R timeout = \"100\"", "store.timeout"),
+        ("R timeout = \"2m\"", "store.timeout"),
+        ("R connect_timeout = 5", "store.connect_timeout"),
+        ("R on_error = \"open\"", "store.on_error"),
+        ("R clock = \"ntp\"", "store.clock"),
+        ("R prefix = \"a{b}\"", "store.prefix"),
+        ("R prefix = \"\"", "store.prefix"),
+        ("R retain = \"0s\"", "store.retain"),
+        ("R secret_file = \"\"", "store.secret_file"),
+        ("R path = \"/tmp/x\"", "store.path"),
+        ("R mode = \"0600\"", "store.mode"),
+        ("R colour = \"red\"", "store.colour"),
         ("ipv4_prefix = 33", "ipv4_prefix"),
         ("account_normalize = \"upper\"", "account_normalize"),
         ("deny_cidrs = [\"10.0.0.0/33\"]", "deny_cidrs[0]"),
@@ -81,6 +102,11 @@ fn policy_errors_name_the_field() {
         ("[account", "(file)"),
     ];
     for (toml, field) in cases {
+        let toml = toml.replace(
+            "R ",
+            "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n",
+        );
+        let toml = toml.as_str();
         match Policy::from_toml(toml) {
             Err(loginguard::Error::Policy { field: f, message }) => {
                 assert_eq!(f, field, "{toml}: {message}");

@@ -40,10 +40,12 @@
 //!
 //! **Lock cache.** A key seen locked or `reset_required` is remembered in this
 //! process (at most [`MAX_CACHED`] keys) and answers `check` and `begin`
-//! without a round trip until the lock ends, or for at most
-//! [`LOCK_CACHE_MS`] ms: a reset made by another host is seen at most that
-//! late, and meanwhile the cached dimension decides (a severer state of
-//! another dimension shows from the next round trip on).
+//! without a round trip until the lock ends, for at most [`LOCK_CACHE_MS`]
+//! ms of real time after it was seen: a reset made by another host, or
+//! failures other hosts add meanwhile, are seen at most that late (this
+//! host's own writes and resets update its cache at once); meanwhile the
+//! cached dimension decides (a severer state of another dimension shows from
+//! the next round trip on).
 //!
 //! **Statistics.** Occupancy and capacity are 0 (Redis holds the keys);
 //! `Stats::redis` has round trips, errors, degraded decisions, CAS retries,
@@ -188,7 +190,10 @@ impl Breaker {
 struct Cached {
     counter: Counter,
     owner: u64,
+    /// The lock's end on the store's clock (`u64::MAX` for `reset_required`).
     until: u64,
+    /// When it was seen, in real time: the cache trusts it for [`LOCK_CACHE_MS`].
+    seen: Instant,
 }
 
 /// This process's memory of running locks (see the module docs).
@@ -197,12 +202,21 @@ pub(crate) struct LockCache {
     map: Mutex<HashMap<u64, Cached>>,
 }
 
+impl Cached {
+    fn fresh(&self, now: u64) -> bool {
+        now < self.until && self.seen.elapsed() < Duration::from_millis(LOCK_CACHE_MS)
+    }
+}
+
 impl LockCache {
     /// The cached counter of `key`, if it is still to be trusted at `now`.
     pub(crate) fn get(&self, key: &SlotKey, now: u64) -> Option<Counter> {
         let map = self.map.lock();
+        if map.is_empty() {
+            return None;
+        }
         map.get(&key.fp())
-            .filter(|c| now < c.until)
+            .filter(|c| c.fresh(now))
             .map(|c| c.counter)
     }
 
@@ -210,8 +224,8 @@ impl LockCache {
     pub(crate) fn note(&self, key: &SlotKey, counter: Counter, now: u64, rule: &RuleMs) {
         let verdict = counter.verdict(now, rule);
         let until = match verdict.action {
-            Action::Deny => (now + verdict.retry_after_ms.unwrap_or(0)).min(now + LOCK_CACHE_MS),
-            Action::ResetRequired => now + LOCK_CACHE_MS,
+            Action::Deny => now + verdict.retry_after_ms.unwrap_or(0),
+            Action::ResetRequired => u64::MAX,
             _ => {
                 let mut map = self.map.lock();
                 if !map.is_empty() {
@@ -222,7 +236,7 @@ impl LockCache {
         };
         let mut map = self.map.lock();
         if map.len() >= MAX_CACHED && !map.contains_key(&key.fp()) {
-            map.retain(|_, c| now < c.until);
+            map.retain(|_, c| c.fresh(now));
             if map.len() >= MAX_CACHED {
                 return;
             }
@@ -233,6 +247,7 @@ impl LockCache {
                 counter,
                 owner: key.owner(),
                 until,
+                seen: Instant::now(),
             },
         );
     }
@@ -518,6 +533,9 @@ impl RedisStore {
             Err(e) => {
                 self.breaker.failure();
                 self.counters.errors.fetch_add(1, Relaxed);
+                // The server may come back empty (a restart, a failover):
+                // the first call that gets through checks the meta key.
+                self.next_refresh.store(0, Relaxed);
                 Err(e.to_string())
             }
         }
@@ -610,6 +628,7 @@ impl RedisStore {
                 // Nothing ran: every command was refused, or ran and will be
                 // recognized as this very write (its nonce) when sent again.
                 s.load(&self.cas)?;
+                self.next_refresh.store(0, Relaxed); // a new server: check the meta key
                 s.pipeline(&cmds)?
             }
             other => other?,
