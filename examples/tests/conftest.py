@@ -32,7 +32,9 @@ EXPRESS_SITE = EXAMPLES / "express-site"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 #: Where the key pages' screenshots go (make example-screenshots: examples/screenshots).
-SCREENSHOTS = Path(os.environ.get("EXAMPLES_SCREENSHOTS_DIR", REPO / "build" / "example-screenshots"))
+SCREENSHOTS = Path(
+    os.environ.get("EXAMPLES_SCREENSHOTS_DIR", REPO / "build" / "example-screenshots")
+)
 STARTUP_TIMEOUT_S = 60.0
 
 
@@ -119,7 +121,7 @@ def django_url(workdir: Path, captcha_url: str) -> Iterator[str]:
     log = workdir / "django.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            manage + ["runserver", "--noreload", f"127.0.0.1:{port}"],
+            [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
             cwd=DJANGO_SITE,
             env=env,
             stdout=out,
@@ -135,7 +137,12 @@ def django_url(workdir: Path, captcha_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def express_url(workdir: Path, captcha_url: str) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "LOCAL_CAPTCHA_URL": captcha_url, "TRUST_PROXY": "loopback"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "LOCAL_CAPTCHA_URL": captcha_url,
+        "TRUST_PROXY": "loopback",
+    }
     env.pop("TURNSTILE_SECRET", None)
     log = workdir / "express.log"
     with log.open("wb") as out:
@@ -151,13 +158,15 @@ def express_url(workdir: Path, captcha_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def new_browser(workdir: Path) -> Iterator[object]:
-    """A factory of headless Chromium sessions, each with a fresh profile; all quit after the test."""
+    """Starts headless Chromium sessions, each with a fresh profile; all quit after the test."""
     drivers: list[webdriver.Chrome] = []
 
     def start() -> webdriver.Chrome:
         for path in (CHROMIUM, CHROMEDRIVER):
             if not os.access(path, os.X_OK):
-                pytest.fail(f"{path} is missing: make test-examples installs chromium and chromium-driver")
+                pytest.fail(
+                    f"{path} is missing: make test-examples installs chromium and chromium-driver"
+                )
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for flag in (

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from demo_site import views
+from demo_site import network, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -29,5 +29,6 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("outbox/", views.outbox, name="outbox"),
+    path("network/", network.switch, name="network"),
     path("admin/", admin.site.urls),
 ]

@@ -8,7 +8,9 @@ USERS = ["alice", "bob", "carol", "dave", "erin"]
 
 
 class Command(BaseCommand):
-    help = "Creates the demo users (alice, bob, carol, dave, erin, and admin) with a known password."
+    help = (
+        "Creates the demo users (alice, bob, carol, dave, erin, and admin) with a known password."
+    )
 
     def handle(self, *args, **options):
         model = get_user_model()
