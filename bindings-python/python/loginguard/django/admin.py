@@ -78,7 +78,7 @@ def _rows(found: support.Lookup) -> list[Row]:
 
 
 @admin.register(LoginProtection)
-class LoginProtectionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class LoginProtectionAdmin(admin.ModelAdmin):
     """No list of stored names (there are none): one lookup form and an unlock button."""
 
     template = "loginguard/admin/login_protection.html"
