@@ -45,7 +45,8 @@ function registerGuardMetrics(guard, options = {}) {
       help,
       registers: [register],
       collect() {
-        this.set(stats()[field])
+        const value = stats()[field]
+        if (typeof value === 'number') this.set(value)
       },
     })
   const counter = (name, help, field) =>
@@ -54,8 +55,9 @@ function registerGuardMetrics(guard, options = {}) {
       help,
       registers: [register],
       collect() {
+        const value = stats()[field]
         this.reset()
-        this.inc(stats()[field])
+        if (typeof value === 'number') this.inc(value)
       },
     })
   const metrics = {

@@ -26,11 +26,28 @@ function guardStrategy(strategy, options) {
     throw configError('loginguard/passport takes the account from the strategy (the account option reshapes it) and issues no device cookies')
   }
   const config = loginOptions(options, 'loginguard/passport', {
-    cookies: false,
     accountSignature: '(req, username) => string | Promise<string>',
   })
   const authenticate = strategy.authenticate
   const verify = strategy._verify
+
+  // The login to go on with, or null when the authentication was failed here (`action.fail`).
+  async function guardedLogin(action, req, username) {
+    const account = config.account ? await config.account(req, username) : username
+    const outcome = await beginLogin(config, { account, ip: clientIp(req), req })
+    if (outcome.invalid) {
+      action.fail({ error: 'invalid_login_attempt', message: outcome.invalid, retryAfterMs: null }, 400)
+      return null
+    }
+    if (outcome.refused) {
+      const { status, body, retryAfterMs } = outcome.refused
+      const res = req.res
+      if (retryAfterMs !== null && res && !res.headersSent) res.setHeader('Retry-After', retryAfterHeader(retryAfterMs))
+      action.fail({ ...body, retryAfterMs }, status)
+      return null
+    }
+    return outcome.login
+  }
 
   const guarded = Object.create(strategy)
   guarded.authenticate = function guardedAuthenticate(req, authOptions) {
@@ -41,17 +58,16 @@ function guardStrategy(strategy, options) {
     inner._verify = function guardedVerify(...args) {
       const done = args.pop()
       const username = args[0] === req ? args[1] : args[0]
-      const verifyThis = this
-      guardedLogin(req, username).then(
+      guardedLogin(action, req, username).then(
         (login) => {
           if (login === null) return
           args.push((err, user, info) => {
+            // A failure was recorded by `begin`: only a success is recorded here.
             if (!err && user) login.success(false)
-            // On a failure `begin` has recorded it already: nothing more to record.
             done(err, user, info)
           })
           try {
-            verify.apply(verifyThis, args)
+            verify.apply(this, args)
           } catch (err) {
             action.error(err)
           }
@@ -60,24 +76,6 @@ function guardStrategy(strategy, options) {
       )
     }
     return authenticate.call(inner, req, authOptions)
-
-    // The login to go on with, or null when the authentication was failed here.
-    async function guardedLogin(req, username) {
-      const account = config.account ? await config.account(req, username) : username
-      const outcome = await beginLogin(config, { account, ip: clientIp(req), req })
-      if (outcome.invalid) {
-        action.fail({ error: 'invalid_login_attempt', message: outcome.invalid, retryAfterMs: null }, 400)
-        return null
-      }
-      if (outcome.refused) {
-        const { status, body, retryAfterMs } = outcome.refused
-        const res = req.res
-        if (retryAfterMs !== null && res && !res.headersSent) res.setHeader('Retry-After', retryAfterHeader(retryAfterMs))
-        action.fail({ ...body, retryAfterMs }, status)
-        return null
-      }
-      return outcome.login
-    }
   }
   return guarded
 }

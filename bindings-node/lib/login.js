@@ -44,9 +44,8 @@ function isPositiveNumber(value) {
 /**
  * The options every integration takes, checked; `entry` names the module in errors,
  * `body` the request's parsed body, `accountSignature` the `account` option's type.
- * `cookies: false` for an integration that does not issue device cookies.
  */
-function loginOptions(options, entry, { cookies = true, body = 'req.body', accountSignature = '(req) => string | Promise<string>' } = {}) {
+function loginOptions(options, entry, { body = 'req.body', accountSignature = '(req) => string | Promise<string>' } = {}) {
   if (options === null || typeof options !== 'object' || !(options.guard instanceof Guard)) {
     throw configError(`${entry} needs { guard } with a Guard from require("loginguard")`)
   }
@@ -70,9 +69,6 @@ function loginOptions(options, entry, { cookies = true, body = 'req.body', accou
   }
   if (!isPositiveNumber(captchaTimeoutMs) || captchaTimeoutMs > MAX_TIMER_MS) {
     throw configError(`captchaTimeoutMs must be a positive number of milliseconds, at most ${MAX_TIMER_MS}`)
-  }
-  if (deviceCookie !== undefined && !cookies) {
-    throw configError(`${entry} does not issue device cookies: leave deviceCookie out`)
   }
   if (deviceCookie !== undefined) {
     if (deviceCookie === null || typeof deviceCookie !== 'object' || !deviceCookie.secret) {
