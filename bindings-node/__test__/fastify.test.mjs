@@ -190,6 +190,32 @@ test('device cookies are the same format as Express: one issued by loginguard/ex
   assert.equal((await app.login({ username: 'alice', password: 'correct horse' }, { cookie })).status, 200)
 })
 
+test('device cookies expire at maxAgeMs on the injected clock and are revoked when accountSecret changes', async () => {
+  const clock = { now: 1_800_000_000_000 }
+  const credentials = { alice: 'hash-1' }
+  const { app } = await build({
+    policy: '[account]\nreset_after = 1',
+    deviceCookie: { secret: SECRET, maxAgeMs: 1000, now: () => clock.now, accountSecret: (account) => credentials[account] },
+  })
+  const post = async (payload, cookie) =>
+    app.inject({ method: 'POST', url: '/login', payload, headers: cookie ? { cookie } : {} })
+  const first = await post({ username: 'alice', password: 'correct horse' })
+  const cookie = first.headers['set-cookie'].split(';')[0]
+  assert.match(first.headers['set-cookie'], /; Max-Age=1; /)
+  for (let i = 0; i < 2; i++) assert.equal((await post({ username: 'alice', password: 'guess' })).statusCode, 401)
+  assert.equal((await post({ username: 'alice', password: 'correct horse' })).json().error, 'password_reset_required')
+  clock.now += 999
+  assert.equal((await post({ username: 'alice', password: 'correct horse' }, cookie)).statusCode, 200)
+  clock.now += 1
+  assert.equal((await post({ username: 'alice', password: 'correct horse' }, cookie)).json().error, 'password_reset_required', 'expired')
+  const fresh = (await post({ username: 'alice', password: 'correct horse' }, cookie)).headers['set-cookie']
+  assert.equal(fresh, undefined, 'a refused attempt issues nothing')
+  clock.now -= 500
+  assert.equal((await post({ username: 'alice', password: 'correct horse' }, cookie)).statusCode, 200)
+  credentials.alice = 'hash-2' // a new password
+  assert.equal((await post({ username: 'alice', password: 'correct horse' }, cookie)).json().error, 'password_reset_required', 'revoked')
+})
+
 test('a missing or non-string account is a 400 that counts nothing and never reaches the handler', async (t) => {
   const app = await start()
   t.after(app.close)
