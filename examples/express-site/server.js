@@ -153,11 +153,21 @@ app.get('/', (req, res) => {
         ? `<h1 id="welcome">Welcome, ${escapeHtml(account)}</h1>
            <p>You are logged in. This browser now holds a trusted-device cookie for <code>${escapeHtml(account)}</code>:
            an attack on the account will not lock you out of it here.</p>
+           ${untrustedView(account, req.ip)}
            <form method="post" action="/logout"><button type="submit">Log out</button></form>`
         : `<h1>loginguard example site</h1><p><a href="/login">Log in</a> with a wrong password a few times to see what loginguard does.</p>`,
     ),
   )
 })
+
+// What a login to the account from this network, in a browser without this one's device
+// cookie, would get now (inspect changes no counter).
+function untrustedView(account, ip) {
+  const { action, reason, failures } = guard.inspect({ account, ip }).decision
+  const why = reason ? ` (reason ${reason}, ${failures} failures)` : ''
+  return `<p class="notice" id="untrusted">A login to <code>${escapeHtml(account)}</code> from your network in a browser
+    without this cookie would now get <strong>${action}</strong>${why}.</p>`
+}
 
 app.post('/logout', (req, res) => {
   res.append('Set-Cookie', 'session=; Path=/; Max-Age=0').redirect(303, '/')

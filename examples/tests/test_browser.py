@@ -386,6 +386,8 @@ def test_a_trusted_device_gets_in_while_an_attacker_hammers_the_account(
 
     site.open_login(browser)
     assert site.attempt(browser, "erin", PASSWORD) == "welcome"
+    untrusted = browser.find_element(By.ID, "untrusted").text
+    assert "reset_required" in untrusted, untrusted  # what a browser without the cookie gets
     shot(browser, site, "trusted-device")
 
     # The same browser without its device cookie is an untrusted one.

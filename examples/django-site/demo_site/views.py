@@ -4,9 +4,18 @@ from pathlib import Path
 from django.conf import settings
 from django.shortcuts import render
 
+from loginguard.django import get_guard
+from loginguard.django.conf import client_ip
+
 
 def home(request):
-    return render(request, "demo_site/home.html")
+    """The welcome page; for a logged-in user, also what a login to the account from a browser
+    without this one's device cookie would get now (``inspect`` changes no counter)."""
+    context = {}
+    if request.user.is_authenticated:
+        ip = client_ip(request) or None
+        context["untrusted"] = get_guard().inspect(account=request.user.username, ip=ip).decision
+    return render(request, "demo_site/home.html", context)
 
 
 def outbox(request):
