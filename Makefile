@@ -6,12 +6,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export CARGO_TERM_COLOR ?= never
 export CARGO_INCREMENTAL ?= 0
+# The redis store's tests start their own redis-server: missing, they fail
+# (rather than skip) under make.
+export LG_REQUIRE_REDIS ?= 1
 
 TEST_TARGETS := check-binaries test-rust
 
 -include mk/*.mk
 
-.PHONY: help test demo lint test-rust bench check-binaries
+.PHONY: help test demo lint test-rust bench check-binaries tools-redis
 
 help:
 	@echo "make demo   build and run the login-storm simulation"
@@ -31,7 +34,15 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-test-rust: lint
+# Debian's redis-server and redis-cli, only when missing (the tests start
+# their own servers on free loopback ports; the packaged service is not used).
+tools-redis:
+	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then \
+	  echo "installing: redis-server"; \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; fi
+
+test-rust: lint tools-redis
 	cargo test --locked -p loginguard -p loginguard-cli
 	cargo test --locked -p loginguard-benches --benches
 

@@ -204,6 +204,9 @@ typedef struct lg_decision {
   uint64_t retry_after_ms;
   // The deciding counter's failures (its consecutive count for reset_required).
   uint32_t failures;
+  // True when the store (redis) could not answer in time and the policy's
+  // `store.on_error` decided; always false for the memory and shared stores.
+  bool degraded;
 } lg_decision;
 
 // One governing dimension's state, for support staff.

@@ -18,7 +18,7 @@ FUZZ_TARGETS := policy c_api store_header
 
 TEST_TARGETS += test-c
 
-.PHONY: test-c lib-c header-c check-header-c tools-c install install-c example-c bench-c fuzz fuzz-build
+.PHONY: test-c test-c-redis lib-c header-c check-header-c tools-c install install-c example-c bench-c fuzz fuzz-build
 
 # gcc, g++, pkg-config and valgrind from Debian, only when one is missing.
 tools-c:
@@ -48,7 +48,7 @@ check-header-c: tools-c
 	diff -u include/loginguard.h $$tmp || { echo "include/loginguard.h differs from cbindgen's output: run make header-c"; exit 1; }; \
 	echo "include/loginguard.h matches cbindgen $(CBINDGEN_VERSION)"
 
-test-c: lib-c check-header-c
+test-c: lib-c check-header-c tools-redis
 	cargo test $(C_LOCKED) -p loginguard-ffi
 	mkdir -p $(C_OUT)/tests
 	gcc -std=c11 -pedantic -Wall -Wextra -Werror -fsyntax-only -x c include/loginguard.h
@@ -63,7 +63,21 @@ test-c: lib-c check-header-c
 	  echo "== $$t ($$k library, valgrind)"; \
 	  $(C_VALGRIND) $(C_OUT)/tests/$$t-$$k conformance; \
 	done; done
+	$(MAKE) --no-print-directory test-c-redis
 	$(MAKE) --no-print-directory example-c
+
+C_FREE_PORT := python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+
+# The redis store through the C ABI, against a redis-server of its own (no
+# persistence, stopped by pid); the test freezes it with SIGSTOP for a while.
+test-c-redis: lib-c tools-redis
+	mkdir -p $(C_OUT)/tests
+	gcc $(C_CFLAGS) tests-c/redis.c -o $(C_OUT)/tests/redis-shared -L$(C_LIBDIR) -lloginguard '-Wl,-rpath,$$ORIGIN/../lib'
+	dir=$$(mktemp -d); port=$$($(C_FREE_PORT)); \
+	redis-server --port $$port --bind 127.0.0.1 --save '' --appendonly no --dir $$dir --daemonize no >/dev/null & pid=$$!; \
+	trap 'kill -CONT $$pid 2>/dev/null; kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf $$dir' EXIT; \
+	for i in $$(seq 200); do redis-cli -p $$port ping >/dev/null 2>&1 && break; sleep 0.05; done; \
+	LG_TEST_REDIS_URL=redis://127.0.0.1:$$port LG_TEST_REDIS_PID=$$pid $(C_OUT)/tests/redis-shared
 
 install: install-c
 

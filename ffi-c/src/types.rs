@@ -251,6 +251,9 @@ pub struct lg_decision {
     pub retry_after_ms: u64,
     /// The deciding counter's failures (its consecutive count for reset_required).
     pub failures: u32,
+    /// True when the store (redis) could not answer in time and the policy's
+    /// `store.on_error` decided; always false for the memory and shared stores.
+    pub degraded: bool,
 }
 
 impl From<Decision> for lg_decision {
@@ -261,6 +264,7 @@ impl From<Decision> for lg_decision {
             has_retry: d.retry_after_ms.is_some(),
             retry_after_ms: d.retry_after_ms.unwrap_or(0),
             failures: d.failures,
+            degraded: d.degraded,
         }
     }
 }
