@@ -1,4 +1,4 @@
-//! Support staff's commands against a shared store: see and lift a block.
+//! Support staff's commands against a shared or redis store: see and lift a block.
 
 use loginguard::{Attempt, Decision, Guard, Inspection, Policy, StoreKind};
 use serde_json::{json, Value};
@@ -37,16 +37,16 @@ impl Args {
         Ok(a)
     }
 
-    /// A guard on the shared store the policy file names.
+    /// A guard on the shared or redis store the policy file names.
     fn guard(&self) -> Result<Guard, String> {
         let path = self
             .policy
             .as_deref()
-            .ok_or("--policy FILE is required (the policy naming the shared store)")?;
+            .ok_or("--policy FILE is required (the policy naming the shared or redis store)")?;
         let policy = Policy::from_file(path).map_err(|e| e.to_string())?;
-        if policy.store.kind != StoreKind::Shared {
+        if policy.store.kind == StoreKind::Memory {
             return Err(format!(
-                "{path}: the store is `memory`, which lives only inside one process; admin commands need [store] kind = \"shared\""
+                "{path}: the store is `memory`, which lives only inside one process; admin commands need [store] kind = \"shared\" or \"redis\""
             ));
         }
         Guard::new(policy).map_err(|e| e.to_string())
@@ -80,6 +80,7 @@ fn decision_json(d: &Decision) -> Value {
         "reason": d.reason.map(|r| r.as_str()),
         "retry_after_ms": d.retry_after_ms,
         "failures": d.failures,
+        "degraded": d.degraded,
     })
 }
 
@@ -182,6 +183,23 @@ pub fn stats(args: &[String]) -> Result<(), String> {
     let a = Args::parse(args)?;
     let s = a.guard()?.stats();
     if a.json {
+        let redis = s.redis.map(|r| {
+            json!({
+                "round_trips": r.round_trips,
+                "errors": r.errors,
+                "degraded": r.degraded,
+                "cas_retries": r.cas_retries,
+                "cas_exhausted": r.cas_exhausted,
+                "lock_cache_hits": r.lock_cache_hits,
+                "meta_healed": r.meta_healed,
+                "meta_mismatches": r.meta_mismatches,
+                "policy_mismatches": r.policy_mismatches,
+                "circuit_open": r.circuit_open,
+                "evicted_keys": r.evicted_keys,
+                "may_evict_counters": r.may_evict_counters,
+                "used_memory": r.used_memory,
+            })
+        });
         let out = json!({
             "capacity": s.capacity,
             "occupancy": s.occupancy,
@@ -194,6 +212,7 @@ pub fn stats(args: &[String]) -> Result<(), String> {
                 "deny": s.deny,
                 "reset_required": s.reset_required,
             },
+            "redis": redis,
         });
         println!("{out}");
     } else {

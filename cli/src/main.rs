@@ -16,7 +16,8 @@ usage:
   loginguard check-policy FILE
       validate a policy file and print the effective policy
 
-against the shared store a policy file names ([store] kind = \"shared\"):
+against the shared or redis store a policy file names ([store] kind = \"shared\"
+or \"redis\"):
   loginguard inspect --policy FILE [--account A] [--ip IP] [--device D] [--json]
       what check would decide now, and every counter behind it
   loginguard reset-account --policy FILE ACCOUNT [--json]

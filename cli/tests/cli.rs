@@ -148,6 +148,6 @@ fn processes_share_counters_through_a_shared_store() {
     std::fs::write(&memory, "").unwrap();
     let (code, _, err) = loginguard(&["stats", "--policy", memory.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains("shared"), "{err}");
+    assert!(err.contains("shared") && err.contains("redis"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

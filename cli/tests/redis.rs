@@ -1,0 +1,140 @@
+//! The admin commands against a redis store: each command is its own process
+//! (its own "host"), all counting on one redis-server started by the test.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A redis-server on a free loopback port, or `None` (skipped) when it is not
+/// installed, unless LG_REQUIRE_REDIS=1 requires it.
+fn server() -> Option<(Server, u16)> {
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert_ne!(
+            std::env::var("LG_REQUIRE_REDIS").as_deref(),
+            Ok("1"),
+            "redis-server is not installed, and LG_REQUIRE_REDIS=1 requires it (apt-get install redis-server)"
+        );
+        eprintln!("skipped: redis-server is not installed");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("loginguard-cli-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let s = Server { child, dir };
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "redis-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some((s, port))
+}
+
+fn loginguard(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_loginguard"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn admin_commands_work_against_a_redis_store() {
+    let Some((server, port)) = server() else {
+        return;
+    };
+    let policy = server.dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\ntimeout = \"2s\"\n"
+        ),
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    let who = ["--account", "alice", "--ip", "203.0.113.7"];
+    for n in 1..=4 {
+        let (code, out, err) =
+            loginguard(&[&["record-failure", "--policy", p][..], &who[..]].concat());
+        assert_eq!(code, 0, "{err}");
+        let want = if n < 4 {
+            format!("allow failures={n}")
+        } else {
+            "challenge account failures=4".into()
+        };
+        assert_eq!(out.trim(), want);
+    }
+    let (code, out, err) =
+        loginguard(&[&["inspect", "--policy", p, "--json"][..], &who[..]].concat());
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"]["action"], "challenge");
+    assert_eq!(v["decision"]["degraded"], false);
+    assert_eq!(v["dimensions"][0]["failures"], 4);
+
+    let (code, out, _) = loginguard(&["stats", "--policy", p, "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["capacity"], 0);
+    assert_eq!(v["redis"]["errors"], 0);
+    assert_eq!(v["redis"]["may_evict_counters"], false, "{v}");
+    let (_, out, _) = loginguard(&["stats", "--policy", p]);
+    assert!(out.contains("redis:"), "{out}");
+
+    assert_eq!(loginguard(&["reset-account", "--policy", p, "alice"]).0, 0);
+    let (_, out, _) = loginguard(&["inspect", "--policy", p, "--account", "alice"]);
+    assert!(out.starts_with("decision: allow failures=0"), "{out}");
+    let (_, out, _) = loginguard(&["inspect", "--policy", p, "--ip", "203.0.113.7"]);
+    assert!(out.contains("failures     4"), "{out}");
+    assert_eq!(loginguard(&["reset-ip", "--policy", p, "203.0.113.7"]).0, 0);
+    let (_, out, _) = loginguard(&["inspect", "--policy", p, "--ip", "203.0.113.7"]);
+    assert!(out.contains("failures     0"), "{out}");
+
+    // A server that is gone: the admin command says so and fails.
+    drop(server);
+    let (code, _, err) = loginguard(&["reset-ip", "--policy", p, "203.0.113.7"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("redis") || err.contains("store"), "{err}");
+}
