@@ -55,6 +55,11 @@ export interface Decision {
   retryAfterMs: number | null
   /** The deciding counter's count (its consecutive count for `reset_required`). */
   failures: number
+  /**
+   * True when the store (redis) could not answer in time and the policy's
+   * `store.on_error` decided; always false for the memory and shared stores.
+   */
+  degraded: boolean
 }
 
 /** A failure counter. */

@@ -99,9 +99,10 @@ class Guard extends EventEmitter {
         reason: REASONS[(n >> 2) & 7],
         retryAfterMs: retry === 0 ? null : retry - 1,
         failures: n >>> 5,
+        degraded: false,
       }
     }
-    return { action: ACTIONS[n & 3], reason: REASONS[(n >> 2) & 7], retryAfterMs: null, failures: n >>> 5 }
+    return { action: ACTIONS[n & 3], reason: REASONS[(n >> 2) & 7], retryAfterMs: null, failures: n >>> 5, degraded: false }
   }
 
   check(attempt) {

@@ -10,12 +10,12 @@ const require = createRequire(import.meta.url)
 const { Guard, letsPasswordBeChecked } = require('../loginguard.js')
 
 const alice = { account: 'alice', ip: '203.0.113.7' }
-const allow = (failures) => ({ action: 'allow', reason: null, retryAfterMs: null, failures })
+const allow = (failures) => ({ action: 'allow', reason: null, retryAfterMs: null, failures, degraded: false })
 
 test('the seed story: three failures allowed, the fourth challenges, a success clears', () => {
   const g = new Guard({ manualClock: true })
   for (let n = 1; n <= 3; n++) assert.deepEqual(g.recordFailure(alice), allow(n))
-  assert.deepEqual(g.recordFailure(alice), { action: 'challenge', reason: 'account', retryAfterMs: null, failures: 4 })
+  assert.deepEqual(g.recordFailure(alice), { action: 'challenge', reason: 'account', retryAfterMs: null, failures: 4, degraded: false })
   assert.equal(g.check(alice).action, 'challenge')
   g.recordSuccess(alice)
   assert.deepEqual(g.check(alice), allow(0))
@@ -24,7 +24,7 @@ test('the seed story: three failures allowed, the fourth challenges, a success c
 test('a lock reports retryAfterMs and ends with the manual clock', () => {
   const g = new Guard({ manualClock: true })
   for (let i = 0; i < 11; i++) g.recordFailure(alice)
-  assert.deepEqual(g.check(alice), { action: 'deny', reason: 'account_ip', retryAfterMs: 60000, failures: 11 })
+  assert.deepEqual(g.check(alice), { action: 'deny', reason: 'account_ip', retryAfterMs: 60000, failures: 11, degraded: false })
   g.advanceMs(59999)
   assert.equal(g.check(alice).retryAfterMs, 1)
   g.advanceMs(1)
@@ -62,7 +62,7 @@ test('inspect and stats report plain objects', () => {
   const g = new Guard({ policy: '[store]\ncapacity = 4096', manualClock: true })
   for (let i = 0; i < 11; i++) g.recordFailure(alice)
   const i = g.inspect(alice)
-  assert.deepEqual(i.decision, { action: 'deny', reason: 'account_ip', retryAfterMs: 60000, failures: 11 })
+  assert.deepEqual(i.decision, { action: 'deny', reason: 'account_ip', retryAfterMs: 60000, failures: 11, degraded: false })
   assert.equal(i.denylisted, false)
   assert.deepEqual(
     i.dimensions.map((s) => [s.dimension, s.failures, s.consecutive, s.lockedUntilMs, s.resetRequired, s.action]),
@@ -99,8 +99,8 @@ test('events: challenge, lock, reset_required and resets, in order, before the c
   const decisions = []
   for (let i = 0; i < 12; i++) decisions.push(g.recordFailure(alice))
   // Decisions that come with events unpack as those without.
-  assert.deepEqual(decisions[3], { action: 'challenge', reason: 'account', retryAfterMs: null, failures: 4 })
-  assert.deepEqual(decisions[10], { action: 'deny', reason: 'account_ip', retryAfterMs: 60000, failures: 11 })
+  assert.deepEqual(decisions[3], { action: 'challenge', reason: 'account', retryAfterMs: null, failures: 4, degraded: false })
+  assert.deepEqual(decisions[10], { action: 'deny', reason: 'account_ip', retryAfterMs: 60000, failures: 11, degraded: false })
   assert.deepEqual(seen.map((e) => [e.kind, e.dimension, e.failures]), [
     ['challenge', 'account', 4],
     ['lock', 'account_ip', 11],
@@ -247,7 +247,7 @@ test('a policy built in code as an object is the same as its TOML', () => {
   const a = { account: 'frank', ip: '198.51.100.4' }
   assert.equal(g.recordFailure(a).action, 'allow')
   assert.equal(g.recordFailure(a).action, 'challenge')
-  assert.deepEqual(g.recordFailure(a), { action: 'deny', reason: 'account_ip', retryAfterMs: 30000, failures: 3 })
+  assert.deepEqual(g.recordFailure(a), { action: 'deny', reason: 'account_ip', retryAfterMs: 30000, failures: 3, degraded: false })
   assert.equal(g.check({ account: 'frank', ip: '192.0.2.1' }).reason, 'denylist')
   assert.throws(
     () => new Guard({ policy: { account_ip: { lock_for: '5' } } }),

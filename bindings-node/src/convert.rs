@@ -218,6 +218,9 @@ pub struct Decision {
     pub retry_after_ms: Option<f64>,
     /// The deciding counter's count (its consecutive count for `reset_required`).
     pub failures: u32,
+    /// True when the store (redis) could not answer in time and the policy's
+    /// `store.on_error` decided; always false for the memory and shared stores.
+    pub degraded: bool,
 }
 
 impl From<loginguard::Decision> for Decision {
@@ -227,6 +230,7 @@ impl From<loginguard::Decision> for Decision {
             reason: d.reason.map(Reason::from),
             retry_after_ms: d.retry_after_ms.map(|ms| ms as f64),
             failures: d.failures,
+            degraded: d.degraded,
         }
     }
 }
@@ -239,10 +243,11 @@ const RETRY: f64 = 4_194_304.0; // 2^22
 /// A decision as one number, exact in a double's 53 bits, because building a JS
 /// object through Node-API costs more than deciding. Bits 0-1 action, 2-4 reason
 /// (0 = none), 5-20 failures, 21 "events are waiting", 22-52 retry + 1 (0 = none).
-/// `None` when a part is too large to pack: the caller then sends a [`Decision`].
+/// `None` when a part is too large to pack, or the decision is `degraded`
+/// (rare: Redis did not answer): the caller then sends a [`Decision`].
 pub fn pack(d: &loginguard::Decision, events: bool) -> Option<f64> {
     let reason = d.reason.map_or(0.0, |r| f64::from(r as u8 + 1));
-    if d.failures > 0xffff {
+    if d.failures > 0xffff || d.degraded {
         return None;
     }
     let retry = match d.retry_after_ms {

@@ -79,6 +79,13 @@ impl Decision {
         self.0.failures
     }
 
+    /// True when the store (redis) could not answer in time and the policy's
+    /// `store.on_error` decided; always False for the memory and shared stores.
+    #[getter]
+    fn degraded(&self) -> bool {
+        self.0.degraded
+    }
+
     /// Whether the password may be checked, given whether a CAPTCHA was solved.
     #[pyo3(signature = (challenge_passed=false))]
     fn lets_password_be_checked(&self, challenge_passed: bool) -> bool {
@@ -88,11 +95,12 @@ impl Decision {
     fn __repr__(&self) -> String {
         let d = &self.0;
         format!(
-            "Decision(action='{}', reason={}, retry_after_ms={}, failures={})",
+            "Decision(action='{}', reason={}, retry_after_ms={}, failures={}{})",
             d.action,
             opt_repr(d.reason, true),
             opt_repr(d.retry_after_ms, false),
-            d.failures
+            d.failures,
+            if d.degraded { ", degraded=True" } else { "" }
         )
     }
 
