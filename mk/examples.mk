@@ -13,10 +13,10 @@ EXAMPLES_PYTEST = $(PY) -m pytest -c /dev/null -W error -q -p no:cacheprovider -
 
 TEST_TARGETS += test-examples
 
-.PHONY: test-examples example-screenshots demo-site browser
+.PHONY: test-examples example-screenshots demo-site examples-browser
 
 # Debian's chromium and chromium-driver, installed only when missing.
-browser:
+examples-browser:
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
 	  echo "chromium and chromedriver are installed"; \
 	else \
@@ -26,12 +26,12 @@ browser:
 	    chromium chromium-driver; \
 	fi
 
-test-examples: browser wheel-python build-node
+test-examples: examples-browser wheel-python build-node
 	$(PY_VENV)/bin/ruff check examples && $(PY_VENV)/bin/ruff format --check examples
 	$(EXAMPLES_PYTEST) $(EXAMPLES_TESTS)
 
 # Refreshes the screenshots that the examples' READMEs show.
-example-screenshots: browser wheel-python build-node
+example-screenshots: examples-browser wheel-python build-node
 	EXAMPLES_SCREENSHOTS_DIR=$(CURDIR)/examples/screenshots $(EXAMPLES_PYTEST) $(EXAMPLES_TESTS)
 
 demo-site: wheel-python

@@ -63,15 +63,18 @@ def wait_until_serving(port: int, path: str, process: subprocess.Popen[bytes], l
     raise RuntimeError(f"the server did not answer on port {port}:\n{log.read_text()}")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stops a server this suite started, by its pid."""
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+def stop(process: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    """Stops a server this suite started, by its pid; fails when it had exited by itself."""
+    if process.poll() is not None:
+        if log is not None:
+            raise RuntimeError(f"the server exited ({process.returncode}):\n{log.read_text()}")
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +134,7 @@ def django_url(workdir: Path, captcha_url: str) -> Iterator[str]:
         wait_until_serving(port, "/accounts/login/", process, log)
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop(process)
+        stop(process, log)
 
 
 @pytest.fixture(scope="session")
@@ -153,7 +156,7 @@ def express_url(workdir: Path, captcha_url: str) -> Iterator[str]:
         wait_until_serving(port, "/login", process, log)
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop(process)
+        stop(process, log)
 
 
 @pytest.fixture

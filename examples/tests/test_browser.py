@@ -376,7 +376,8 @@ def test_a_trusted_device_gets_in_while_an_attacker_hammers_the_account(
     home, elsewhere = "198.51.100.6", "198.51.100.7"
     come_from(browser, home)
     assert site.attempt(browser, "erin", PASSWORD) == "welcome"
-    assert browser.get_cookie(site.device_cookie) is not None
+    cookie = browser.get_cookie(site.device_cookie)
+    assert cookie is not None and cookie["httpOnly"], cookie
     site.logout(browser)
 
     answers = [site.attack("erin", home) for _ in range(7)]
