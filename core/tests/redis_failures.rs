@@ -245,3 +245,33 @@ fn a_secret_file_is_shared_by_hosts_and_never_stored() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_documented_acl_is_enough() {
+    if !available() {
+        return;
+    }
+    let server = Server::start();
+    let acl = "ACL SETUSER lg on >pw ~acl:* resetchannels -@all +@read +@write +evalsha +eval +time +info";
+    let args: Vec<&str> = acl.split(' ').collect();
+    assert_eq!(server.cli(&args).trim(), "OK");
+    let mut policy = Policy::default();
+    on_redis(
+        &mut policy,
+        &format!("redis://lg:pw@127.0.0.1:{}", server.port),
+        "acl",
+    );
+    let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
+    let a = Attempt::new().account("hana").ip("192.0.2.77");
+    assert_eq!(g.record_failure(&a).unwrap().failures, 1);
+    server.cli(&["script", "flush"]);
+    let d = g.record_failure(&a).unwrap();
+    assert_eq!((d.failures, d.degraded), (2, false));
+    g.reset_account("hana").unwrap();
+    g.reset_ip("192.0.2.77").unwrap();
+    assert_eq!(g.inspect(&a).unwrap().dimensions[0].failures, 0);
+    let stats = g.stats();
+    let r = stats.redis.unwrap();
+    assert_eq!(r.errors, 0, "{stats}");
+    assert_eq!(r.may_evict_counters, Some(false));
+}

@@ -210,13 +210,4 @@ impl Session<'_> {
             Conn::Cluster(c) => cmd.query(&mut **c),
         }
     }
-
-    /// Loads a script (on every node of a cluster).
-    pub(crate) fn load(&mut self, script: &redis::Script) -> RedisResult<()> {
-        self.arm()?;
-        match self.conn {
-            Conn::Single(c) => script.load(c).map(drop),
-            Conn::Cluster(c) => script.load(&mut **c).map(drop),
-        }
-    }
 }

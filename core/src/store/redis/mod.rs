@@ -9,7 +9,8 @@
 //! went A → B → A between a read and a write is never mistaken for the one
 //! read (no ABA).
 //!
-//! **Writes.** `script.lua` (run by `EVALSHA`, reloaded on `NOSCRIPT`)
+//! **Writes.** `script.lua` (run by `EVALSHA`; after `NOSCRIPT`, sent again
+//! with `EVAL`, which caches it again)
 //! compares the value with the one read and sets the new one with its TTL in
 //! one `SET .. PX`, or deletes it; on a conflict it returns the current value,
 //! so the rule is applied again to it at the cost of one round trip, at most
@@ -276,8 +277,8 @@ pub(crate) struct RedisStore {
     breaker: Breaker,
     pub(crate) locks: LockCache,
     pub(crate) counters: Counters,
-    cas: redis::Script,
-    reset: redis::Script,
+    cas: Script,
+    reset: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -374,8 +375,8 @@ impl RedisStore {
             },
             locks: LockCache::default(),
             counters: Counters::default(),
-            cas: redis::Script::new(include_str!("script.lua")),
-            reset: redis::Script::new(include_str!("reset.lua")),
+            cas: Script::new(include_str!("script.lua")),
+            reset: Script::new(include_str!("reset.lua")),
         };
         let deadline = Instant::now()
             + (config.connect_timeout + 2 * config.timeout).max(Duration::from_secs(1));
@@ -606,30 +607,30 @@ impl RedisStore {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        let hash = self.cas.get_hash();
-        let cmds: Vec<Cmd> = ops
-            .iter()
-            .map(|op| {
-                let mut c = redis::cmd("EVALSHA");
-                c.arg(hash);
-                match &op.key.index {
-                    Some(index) => c.arg(2).arg(&op.key.counter).arg(index),
-                    None => c.arg(1).arg(&op.key.counter),
-                };
-                c.arg(op.expected.unwrap_or(b""))
-                    .arg(op.new.as_ref().map_or(&b""[..], |b| &b[..]))
-                    .arg(op.ttl_ms.max(1))
-                    .arg(op.ttl_ms.max(1));
-                c
-            })
-            .collect();
-        let replies = match s.pipeline(&cmds) {
+        let cmds = |by_body: bool| -> Vec<Cmd> {
+            ops.iter()
+                .map(|op| {
+                    let mut c = script_cmd(&self.cas, by_body);
+                    match &op.key.index {
+                        Some(index) => c.arg(2).arg(&op.key.counter).arg(index),
+                        None => c.arg(1).arg(&op.key.counter),
+                    };
+                    c.arg(op.expected.unwrap_or(b""))
+                        .arg(op.new.as_ref().map_or(&b""[..], |b| &b[..]))
+                        .arg(op.ttl_ms.max(1))
+                        .arg(op.ttl_ms.max(1));
+                    c
+                })
+                .collect()
+        };
+        let replies = match s.pipeline(&cmds(false)) {
             Err(e) if is_noscript(&e) => {
                 // Nothing ran: every command was refused, or ran and will be
                 // recognized as this very write (its nonce) when sent again.
-                s.load(&self.cas)?;
+                // EVAL sends the script itself (and caches it again), so the
+                // ACL needs no SCRIPT LOAD.
                 self.next_refresh.store(0, Relaxed); // a new server: check the meta key
-                s.pipeline(&cmds)?
+                s.pipeline(&cmds(true))?
             }
             other => other?,
         };
@@ -651,16 +652,13 @@ impl RedisStore {
         account: &KeyName,
     ) -> RedisResult<()> {
         let index = keys::index(&self.prefix, owner);
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(self.reset.get_hash())
-            .arg(2)
-            .arg(&index)
-            .arg(&account.counter);
-        match s.query(&cmd) {
-            Err(e) if is_noscript(&e) => {
-                s.load(&self.reset)?;
-                s.query(&cmd).map(drop)
-            }
+        let cmd = |by_body: bool| {
+            let mut c = script_cmd(&self.reset, by_body);
+            c.arg(2).arg(&index).arg(&account.counter);
+            c
+        };
+        match s.query(&cmd(false)) {
+            Err(e) if is_noscript(&e) => s.query(&cmd(true)).map(drop),
             other => other.map(drop),
         }
     }
@@ -717,6 +715,33 @@ impl RedisStore {
             evicted_keys: evicted,
             may_evict_counters: evicting,
             used_memory: used,
+        }
+    }
+}
+
+/// `EVALSHA <sha1>`, or (`by_body`, after `NOSCRIPT`) `EVAL <script>`.
+fn script_cmd(script: &Script, by_body: bool) -> Cmd {
+    let mut c = redis::cmd(if by_body { "EVAL" } else { "EVALSHA" });
+    if by_body {
+        c.arg(script.body);
+    } else {
+        c.arg(&script.sha1);
+    }
+    c
+}
+
+/// A Lua script and its SHA-1 (as `EVALSHA` names it).
+#[derive(Debug)]
+struct Script {
+    body: &'static str,
+    sha1: String,
+}
+
+impl Script {
+    fn new(body: &'static str) -> Script {
+        Script {
+            body,
+            sha1: redis::Script::new(body).get_hash().to_string(),
         }
     }
 }
