@@ -27,8 +27,10 @@ use crate::store::redis::RedisStore;
 use crate::table::{SlotKey, Table, Updated, MAX_TIME};
 
 /// The login-protection engine. Shared by reference across threads (`Send +
-/// Sync`, no external locking); every operation is lock-free and allocates
-/// nothing once the guard is built.
+/// Sync`, no external locking); on the `memory` and `shared` stores every
+/// operation is lock-free and allocates nothing once the guard is built. On
+/// the `redis` store each call makes network round trips and may block up to
+/// `store.timeout` (then `store.on_error` decides, `degraded`).
 ///
 /// ```
 /// use std::sync::Arc;

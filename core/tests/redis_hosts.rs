@@ -217,3 +217,27 @@ fn every_key_expires_and_a_success_deletes_what_it_clears() {
         "a cleared device counter is deleted"
     );
 }
+
+#[test]
+fn a_unix_socket_url_works() {
+    if !available() {
+        return;
+    }
+    let sock = std::env::temp_dir().join(format!("lg-redis-{}.sock", std::process::id()));
+    let sock_text = sock.to_str().unwrap().to_string();
+    let server = Server::start_on(
+        support::redis::free_ports(1),
+        &["--unixsocket", &sock_text, "--unixsocketperm", "700"],
+    );
+    let mut policy = Policy::default();
+    on_redis(&mut policy, &format!("unix://{sock_text}"), "unix");
+    let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
+    let a = Attempt::new().account("ivan");
+    assert_eq!(g.record_failure(&a).unwrap().failures, 1);
+    assert_eq!(
+        server.keys("unix:*").len(),
+        3,
+        "meta, account counter, index"
+    );
+    let _ = std::fs::remove_file(&sock);
+}

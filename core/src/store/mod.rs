@@ -1,6 +1,12 @@
-//! Where the counters live. Every store hands the table the same thing: a
+//! Where the counters live. The table stores hand the table the same thing: a
 //! slice of buckets of plain atomics. `memory` allocates it in the process;
 //! `shared` maps it from a file that every worker process on the host opens.
+//! Both are driven by `guard.rs` through the table, in nanoseconds.
+//!
+//! `redis` keeps the counters on Redis, Valkey or Redis Cluster for a fleet
+//! of hosts (`redis/`: key names, the meta key, connections, the
+//! compare-and-set script); `guard/redis.rs` drives it with the same rules,
+//! one branch on the store kind per operation away from the table path.
 //!
 //! This module holds the crate's unsafe code: raw allocation, the mapping of
 //! a file, and the CPU prefetch hint.
