@@ -241,3 +241,33 @@ fn a_unix_socket_url_works() {
     );
     let _ = std::fs::remove_file(&sock);
 }
+
+#[test]
+fn thirty_two_clients_on_one_key_lose_no_update() {
+    if !available() {
+        return;
+    }
+    let server = Server::start();
+    let guards = hosts(&server, "many", "[account]\nreset_after = false");
+    let seen = Mutex::new(Vec::new());
+    let barrier = Barrier::new(32);
+    std::thread::scope(|s| {
+        for n in 0..32 {
+            let (seen, barrier, g) = (&seen, &barrier, &guards[n % HOSTS]);
+            s.spawn(move || {
+                let a = Attempt::new().account("judy");
+                barrier.wait();
+                for _ in 0..10 {
+                    let d = g.record_failure(&a).unwrap();
+                    assert!(!d.degraded, "{d}: {}", g.stats());
+                    seen.lock().unwrap().push(d.failures);
+                }
+            });
+        }
+    });
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=320).collect::<Vec<u32>>());
+    let r = guards[0].stats().redis.unwrap();
+    eprintln!("CAS retries on guard 0: {}", r.cas_retries);
+}

@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::guard::{DimensionState, Inspection};
 use crate::policy::OnError;
 use crate::stats::Stats;
-use crate::store::redis::{Cas, CasReply, KeyName, Read, RedisStore, Session, MAX_ROUNDS};
+use crate::store::redis::{backoff, Cas, CasReply, KeyName, Read, RedisStore, Session, MAX_ROUNDS};
 use crate::table::{SlotKey, MAX_TIME};
 
 /// One planned compare-and-set.
@@ -282,6 +282,7 @@ impl Guard {
         let mut pending = governing.clone();
         let mut written: Vec<(usize, Read, Read)> = Vec::new(); // (dim, before, after)
         let mut stopped = false;
+        let mut rtt = std::time::Duration::ZERO;
         for round in 0..MAX_ROUNDS {
             let mut plans = Vec::with_capacity(pending.len());
             for &i in &pending {
@@ -313,9 +314,12 @@ impl Guard {
                     .counters
                     .cas_retries
                     .fetch_add(plans.len() as u64, Relaxed);
+                backoff(round, rtt);
             }
             let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(names)).collect();
+            let sent = std::time::Instant::now();
             let replies = store.cas_many(s, &ops)?;
+            rtt = sent.elapsed();
             pending.clear();
             for (p, reply) in plans.iter().zip(replies) {
                 match reply {
@@ -372,9 +376,13 @@ impl Guard {
             .iter()
             .map(|(i, before, after)| (*i, after.clone(), before.counter))
             .collect();
-        for _ in 0..MAX_ROUNDS {
+        let mut rtt = std::time::Duration::ZERO;
+        for round in 0..MAX_ROUNDS {
             if todo.is_empty() {
                 break;
+            }
+            if round > 0 {
+                backoff(round, rtt);
             }
             let plans: Vec<Plan> = todo
                 .iter()
@@ -392,7 +400,9 @@ impl Guard {
                 })
                 .collect();
             let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(names)).collect();
+            let sent = std::time::Instant::now();
             let replies = store.cas_many(s, &ops)?;
+            rtt = sent.elapsed();
             todo.clear();
             for (p, reply) in plans.iter().zip(replies) {
                 match reply {
@@ -430,6 +440,7 @@ impl Guard {
             let mut pending: Vec<usize> = (0..4)
                 .filter(|i| names[*i].is_some() && wanted(*i) && cur[*i].raw.is_some())
                 .collect();
+            let mut rtt = std::time::Duration::ZERO;
             for round in 0..MAX_ROUNDS {
                 let plans: Vec<Plan> = pending
                     .iter()
@@ -455,9 +466,12 @@ impl Guard {
                         .counters
                         .cas_retries
                         .fetch_add(plans.len() as u64, Relaxed);
+                    backoff(round, rtt);
                 }
                 let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(&names)).collect();
+                let sent = std::time::Instant::now();
                 let replies = store.cas_many(s, &ops)?;
+                rtt = sent.elapsed();
                 pending.clear();
                 for (p, reply) in plans.iter().zip(replies) {
                     match reply {

@@ -14,8 +14,8 @@
 //! compares the value with the one read and sets the new one with its TTL in
 //! one `SET .. PX`, or deletes it; on a conflict it returns the current value,
 //! so the rule is applied again to it at the cost of one round trip, at most
-//! [`MAX_ROUNDS`] times within the operation's deadline. A `begin` that
-//! still loses the race is refused (`deny`, `degraded`, whatever
+//! [`MAX_ROUNDS`] times within the operation's deadline (with a random
+//! backoff after many rounds). A `begin` that still loses the race is refused (`deny`, `degraded`, whatever
 //! `on_error` says), so that no more than `lock_after + 1` attempts ever get
 //! to check the password; a `record_failure` gets the `on_error` decision.
 //!
@@ -77,10 +77,10 @@ use crate::policy::{OnError, RedisClock, RedisConfig};
 use crate::stats::RedisStats;
 use crate::table::{pack, unpack, SlotKey, TAG_BITS};
 
-/// Compare-and-set rounds per operation (each one round trip, all within
-/// the deadline): at least one contender wins each round, so this many
-/// hosts can write one key at one instant without anyone giving up.
-pub(crate) const MAX_ROUNDS: usize = 64;
+/// Compare-and-set rounds per operation, each one round trip: at least one
+/// contender wins each round, so in practice the deadline (`store.timeout`)
+/// is what bounds a storm of writers on one key, not this.
+pub(crate) const MAX_ROUNDS: usize = 1024;
 /// Consecutive failures that open the circuit.
 pub(crate) const BREAKER_AFTER: u32 = 3;
 /// While the circuit is open, one call per this long probes the server.
@@ -318,6 +318,21 @@ fn nonce(not: Option<&[u8]>) -> u32 {
             return n;
         }
     })
+}
+
+/// Waits before compare-and-set round `round` (from 1) after a conflict:
+/// nothing for the first rounds (the conflict returned the current value, and
+/// waiting only ages it); from the 8th, a random part of up to a few round
+/// trips, so that a storm of writers on one key spreads out.
+pub(crate) fn backoff(round: usize, last_round_trip: Duration) {
+    if round < 8 {
+        return;
+    }
+    let span = last_round_trip.saturating_mul((round / 8).min(4) as u32);
+    let wait = span.mul_f64(f64::from(nonce(None)) / f64::from(1u32 << TAG_BITS));
+    if !wait.is_zero() {
+        std::thread::sleep(wait.min(Duration::from_millis(20)));
+    }
 }
 
 /// Whether a counter holds nothing worth keeping (then the key is deleted).
