@@ -14,11 +14,12 @@ TEST_TARGETS := check-binaries test-rust
 
 -include mk/*.mk
 
-.PHONY: help test demo lint test-rust bench check-binaries tools-redis
+.PHONY: help test demo demo-redis lint test-rust bench check-binaries tools-redis
 
 help:
 	@echo "make demo   build and run the login-storm simulation"
 	@echo "make test   every test: Rust, C, Python, Node, drift checks, lints"
+	@echo "make demo-redis  two processes as two hosts sharing counters in Redis"
 	@echo "make bench  the Rust criterion benchmarks (peers beside loginguard)"
 
 test: $(TEST_TARGETS)
@@ -52,6 +53,11 @@ demo:
 	@echo
 	@echo "---- the shared store: several processes, one set of counters ----"
 	demo/shared-store.sh
+
+# Two processes as two hosts sharing counters through a redis-server of its own.
+demo-redis: tools-redis
+	cargo build --locked --release -q -p loginguard-cli
+	demo/redis-hosts.sh
 
 bench:
 	cargo bench --locked -p loginguard-benches
