@@ -46,9 +46,11 @@ function loginguard(options) {
         decision: login.decision,
         account: login.account,
         failure: () => login.failure(),
+        // On an AsyncGuard (redis) both return Promises: await them.
         success() {
-          const cookie = login.success(req.secure)
+          const { cookie, recorded } = login.success(req.secure)
           if (cookie !== undefined) res.append('Set-Cookie', cookie)
+          return recorded
         },
       }
       next()

@@ -64,9 +64,11 @@ async function loginguard(fastify, options) {
       decision: login.decision,
       account: login.account,
       failure: () => login.failure(),
+      // On an AsyncGuard (redis) both return Promises: await them.
       success() {
-        const cookie = login.success(request.protocol === 'https')
+        const { cookie, recorded } = login.success(request.protocol === 'https')
         if (cookie !== undefined) reply.header('set-cookie', cookie)
+        return recorded
       },
     }
   }

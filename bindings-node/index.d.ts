@@ -19,6 +19,35 @@ export declare class NativeGuard {
   /** A guard enforcing the policy file at `path`. */
   static fromPolicyFile(path: string, manualClock?: boolean | null): NativeGuard
   /**
+   * Any store, the redis store included (whose opening connects): a Promise of
+   * the guard, made off the JS thread. Resolves with an `Error` instead of rejecting.
+   */
+  static open(policy?: string | object | null, manualClock?: boolean | null): Promise<NativeGuard | Error>
+  /** `open` for the policy file at `path`. */
+  static openPolicyFile(path: string, manualClock?: boolean | null): Promise<NativeGuard | Error>
+  /** Whether the counters live in Redis (each call may then wait on the network). */
+  get redis(): boolean
+  /**
+   * Whether `account` can be keyed (not empty once normalized, not over-long),
+   * answered without touching a counter or the network.
+   */
+  keysAccount(account: string): boolean
+  /**
+   * `check`, `begin` or `recordFailure` (`op` 0, 1, 2) off the JS thread, for a
+   * redis guard. Resolves with the decision, or with an `Error` instead of rejecting.
+   */
+  decideAsync(op: number, account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined, challengePassed?: boolean | null): Promise<Decision | Error>
+  /** `recordSuccess` off the JS thread. */
+  recordSuccessAsync(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined, afterBegin?: boolean | null): Promise<undefined | Error>
+  /** `resetAccount` off the JS thread. */
+  resetAccountAsync(account: string): Promise<undefined | Error>
+  /** `resetIp` off the JS thread. */
+  resetIpAsync(ip: string | Uint8Array): Promise<undefined | Error>
+  /** `inspect` off the JS thread. */
+  inspectAsync(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined): Promise<Inspection | Error>
+  /** `stats` off the JS thread. */
+  statsAsync(): Promise<Stats | Error>
+  /**
    * This guard's hot path: `check(account, ip, device)`, `begin(account, ip, device,
    * challengePassed)` and `recordFailure(account, ip, device)`, each answering a
    * packed decision (see `loginguard.js`) or, when it does not pack, a `Decision`.

@@ -11,6 +11,11 @@ const REASONS = [null, 'account', 'account_ip', 'ip', 'device', 'denylist']
 const NATIVE = Symbol('loginguard.native')
 const EVENTS = 2097152 // 2^21, see `pack` in src/convert.rs
 const RETRY = 4194304 // 2^22
+const KEYS_ACCOUNT = Symbol.for('loginguard.keysAccount')
+const OPEN = Symbol('loginguard.open')
+const CHECK = 0
+const BEGIN = 1
+const RECORD_FAILURE = 2
 
 function typeError(message) {
   const err = new TypeError(message)
@@ -105,6 +110,16 @@ class Guard extends EventEmitter {
     return { action: ACTIONS[n & 3], reason: REASONS[(n >> 2) & 7], retryAfterMs: null, failures: n >>> 5, degraded: false }
   }
 
+  /** Always false: this guard answers synchronously (see AsyncGuard for the redis store). */
+  get isAsync() {
+    return false
+  }
+
+  /** Whether `account` can be keyed, asked without touching a counter. @internal */
+  [KEYS_ACCOUNT](account) {
+    return this.#native.keysAccount(account)
+  }
+
   check(attempt) {
     const a = attemptObject(attempt)
     return this.#decision(this.#hot.check(a.account, a.ip, a.device))
@@ -149,10 +164,175 @@ class Guard extends EventEmitter {
   }
 }
 
-/** Whether the application may go on to check the password, given whether a CAPTCHA was passed. */
+// What a native Promise resolved to: the value, or the error to throw (it keeps its `code`).
+function settled(value) {
+  if (value instanceof Error) throw value
+  return value
+}
+
+/**
+ * The guard for any store, the redis store included: every method returns a Promise, and a
+ * redis guard's calls (each may wait on the network up to `store.timeout`) run on a thread
+ * pool of their own, never on the event loop nor on libuv's pool. On the memory and shared
+ * stores the work is done at once and the Promise is already resolved.
+ */
+class AsyncGuard extends EventEmitter {
+  #native
+  #hot
+  #redis
+  #listening = false
+
+  constructor(token, nativeGuard) {
+    if (token !== OPEN) {
+      throw typeError('make an AsyncGuard with await AsyncGuard.create({ policy }) or await AsyncGuard.fromPolicyFile(path)')
+    }
+    super()
+    this.#native = nativeGuard
+    this.#redis = nativeGuard.redis
+    this.#hot = this.#redis ? null : nativeGuard.hotPath()
+    this.on('newListener', (name) => {
+      if (name === 'event' && !this.#listening) this.#listen(true)
+    })
+    this.on('removeListener', (name) => {
+      if (name === 'event' && this.listenerCount('event') === 0) this.#listen(false)
+    })
+  }
+
+  /** A guard for `{ policy, manualClock }`; opening a redis store connects, off the event loop. */
+  static async create(options) {
+    const o = optionsObject(options, '{ policy, manualClock }')
+    return new AsyncGuard(OPEN, settled(await NativeGuard.open(o.policy, o.manualClock)))
+  }
+
+  /** A guard enforcing the policy file at `path`. */
+  static async fromPolicyFile(path, options) {
+    const o = optionsObject(options, '{ manualClock }')
+    return new AsyncGuard(OPEN, settled(await NativeGuard.openPolicyFile(path, o.manualClock)))
+  }
+
+  /** Always true: every method returns a Promise. */
+  get isAsync() {
+    return true
+  }
+
+  /** Whether the counters live in Redis. */
+  get redis() {
+    return this.#redis
+  }
+
+  #listen(on) {
+    this.#native.listen(on)
+    this.#listening = on
+  }
+
+  #emitEvents() {
+    for (const event of this.#native.takeEvents()) {
+      try {
+        this.emit('event', event)
+      } catch (err) {
+        reportListenerError(err)
+      }
+    }
+  }
+
+  #unpacked(n) {
+    if (typeof n !== 'number') {
+      if (this.#listening) this.#emitEvents()
+      return n
+    }
+    let retry = 0
+    if (n >= EVENTS) {
+      retry = Math.floor(n / RETRY)
+      n -= retry * RETRY
+      if (n >= EVENTS) {
+        n -= EVENTS
+        this.#emitEvents()
+      }
+    }
+    return {
+      action: ACTIONS[n & 3],
+      reason: REASONS[(n >> 2) & 7],
+      retryAfterMs: retry === 0 ? null : retry - 1,
+      failures: n >>> 5,
+      degraded: false,
+    }
+  }
+
+  async #decide(op, attempt, challengePassed) {
+    const a = attemptObject(attempt)
+    if (this.#hot !== null) {
+      const hot = this.#hot
+      const n = op === CHECK ? hot.check(a.account, a.ip, a.device) : op === BEGIN ? hot.begin(a.account, a.ip, a.device, challengePassed) : hot.recordFailure(a.account, a.ip, a.device)
+      return this.#unpacked(n)
+    }
+    const decision = settled(await this.#native.decideAsync(op, a.account, a.ip, a.device, challengePassed))
+    if (this.#listening) this.#emitEvents()
+    return decision
+  }
+
+  #after(value) {
+    if (this.#listening) this.#emitEvents()
+    return value
+  }
+
+  /** The pre-authentication decision; changes no counter. */
+  check(attempt) {
+    return this.#decide(CHECK, attempt)
+  }
+
+  /** The race-free pre-check: records one failure in advance when the password may be checked. */
+  begin(attempt) {
+    return this.#decide(BEGIN, attempt, attempt?.challengePassed)
+  }
+
+  /** Records a failed login; resolves with the decision the counters now give. */
+  recordFailure(attempt) {
+    return this.#decide(RECORD_FAILURE, attempt)
+  }
+
+  async recordSuccess(attempt) {
+    const a = attemptObject(attempt)
+    if (!this.#redis) return void this.#native.recordSuccess(a.account, a.ip, a.device, a.afterBegin)
+    settled(await this.#native.recordSuccessAsync(a.account, a.ip, a.device, a.afterBegin))
+  }
+
+  async resetAccount(account) {
+    if (!this.#redis) this.#native.resetAccount(account)
+    else settled(await this.#native.resetAccountAsync(account))
+    this.#after()
+  }
+
+  async resetIp(ip) {
+    if (!this.#redis) this.#native.resetIp(ip)
+    else settled(await this.#native.resetIpAsync(ip))
+    this.#after()
+  }
+
+  async inspect(attempt) {
+    const a = attemptObject(attempt)
+    if (!this.#redis) return this.#native.inspect(a.account, a.ip, a.device)
+    return settled(await this.#native.inspectAsync(a.account, a.ip, a.device))
+  }
+
+  async stats() {
+    if (!this.#redis) return this.#native.stats()
+    return settled(await this.#native.statsAsync())
+  }
+
+  /** Moves the manual clock forward (only with `manualClock: true`; synchronous). */
+  advanceMs(ms) {
+    this.#native.advanceMs(ms)
+  }
+
+  /** Whether `account` can be keyed, asked without touching a counter or the network. @internal */
+  [KEYS_ACCOUNT](account) {
+    return this.#native.keysAccount(account)
+  }
+}
+
 /** Whether `decision` lets the password be checked (the core's rule). */
 function letsPasswordBeChecked(decision, challengePassed = false) {
   return native.letsPasswordBeChecked(decision.action, challengePassed === true)
 }
 
-module.exports = { Guard, letsPasswordBeChecked }
+module.exports = { Guard, AsyncGuard, letsPasswordBeChecked }

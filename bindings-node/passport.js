@@ -62,9 +62,11 @@ function guardStrategy(strategy, options) {
         (login) => {
           if (login === null) return
           args.push((err, user, info) => {
-            // A failure was recorded by `begin`: only a success is recorded here.
-            if (!err && user) login.success(false)
-            done(err, user, info)
+            // A failure was recorded by `begin`: only a success is recorded here
+            // (awaited on an AsyncGuard, whose recording is a Promise).
+            const recorded = !err && user ? login.success(false).recorded : undefined
+            if (recorded === undefined) return done(err, user, info)
+            recorded.then(() => done(err, user, info), (e) => action.error(e))
           })
           try {
             verify.apply(this, args)

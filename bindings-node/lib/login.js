@@ -4,7 +4,9 @@
 // what the route reports afterwards. The integrations only read the request and write
 // the response; every decision is the engine's.
 
-const { Guard } = require('../loginguard.js')
+const { AsyncGuard, Guard } = require('../loginguard.js')
+
+const KEYS_ACCOUNT = Symbol.for('loginguard.keysAccount')
 const {
   COOKIE_NAME,
   DEFAULT_COOKIE_MAX_AGE_MS,
@@ -46,8 +48,8 @@ function isPositiveNumber(value) {
  * `body` the request's parsed body, `accountSignature` the `account` option's type.
  */
 function loginOptions(options, entry, { body = 'req.body', accountSignature = '(req) => string | Promise<string>' } = {}) {
-  if (options === null || typeof options !== 'object' || !(options.guard instanceof Guard)) {
-    throw configError(`${entry} needs { guard } with a Guard from require("loginguard")`)
+  if (options === null || typeof options !== 'object' || !(options.guard instanceof Guard || options.guard instanceof AsyncGuard)) {
+    throw configError(`${entry} needs { guard } with a Guard or an AsyncGuard from require("loginguard")`)
   }
   const {
     guard,
@@ -107,15 +109,9 @@ function loginOptions(options, entry, { body = 'req.body', accountSignature = '(
 }
 
 // Whether the core keys this account (not empty once normalized, not over-long), asked
-// without touching a counter, so that no attempt falls back to the network alone.
+// without touching a counter (nor Redis), so that no attempt falls back to the network alone.
 function keyable(guard, account) {
-  try {
-    guard.inspect({ account })
-    return true
-  } catch (err) {
-    if (err.code === 'ERR_LOGINGUARD_INVALID_ATTEMPT') return false
-    throw err
-  }
+  return guard[KEYS_ACCOUNT](account)
 }
 
 // `verifyCaptcha(req, { signal })` under one deadline: past it, or on a throw or
@@ -220,11 +216,12 @@ async function beginLogin(config, { account, ip, req, cookieHeader }) {
   const attempt = { account, ip, device }
   let decision
   try {
-    decision = guard.begin(attempt)
+    // A Decision from a Guard, a Promise of one from an AsyncGuard (the redis store).
+    decision = await guard.begin(attempt)
     let passed = false
     if (decision.action === 'challenge') {
       passed = await captchaPassed(config.verifyCaptcha, config.captchaTimeoutMs, req)
-      if (passed) decision = guard.begin({ ...attempt, challengePassed: true })
+      if (passed) decision = await guard.begin({ ...attempt, challengePassed: true })
     }
     const refused = refusal(decision, passed, config.passwordResetUrl)
     if (refused !== null) return { refused, decision }
@@ -241,17 +238,19 @@ async function beginLogin(config, { account, ip, req, cookieHeader }) {
     login: {
       decision,
       account,
+      // On an AsyncGuard: a Promise of the decision.
       failure() {
         // `begin` recorded this failure in advance; nothing more to record.
         settled = true
         return guard.check(attempt)
       },
+      // `recorded`: undefined on a Guard, the Promise of the recording on an AsyncGuard.
       success(secure) {
-        if (settled) return undefined
+        if (settled) return { cookie: undefined, recorded: undefined }
         settled = true
-        guard.recordSuccess({ ...attempt, afterBegin: true })
-        if (!deviceCookie || credential === null) return undefined
-        return deviceCookieHeader(deviceCookie, account, device, credential, deviceCookie.now(), secure)
+        const recorded = guard.recordSuccess({ ...attempt, afterBegin: true })
+        if (!deviceCookie || credential === null) return { cookie: undefined, recorded }
+        return { cookie: deviceCookieHeader(deviceCookie, account, device, credential, deviceCookie.now(), secure), recorded }
       },
     },
   }

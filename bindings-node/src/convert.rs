@@ -400,3 +400,53 @@ impl From<&loginguard::Event<'_>> for GuardEvent {
         }
     }
 }
+
+/// An address as JS handed it over, owned so that it can cross to another thread.
+#[derive(Debug, Clone)]
+pub enum OwnedIp {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// An attempt copied out of its JS values, for a call that runs off the JS thread.
+#[derive(Debug, Clone)]
+pub struct OwnedAttempt {
+    account: Option<String>,
+    ip: Option<OwnedIp>,
+    device: Option<Vec<u8>>,
+}
+
+impl OwnedAttempt {
+    pub fn attempt(&self) -> Attempt<'_> {
+        Attempt {
+            account: self.account.as_deref(),
+            ip: self.ip.as_ref().map(|ip| match ip {
+                OwnedIp::Text(s) => IpInput::Text(s),
+                OwnedIp::Bytes(b) => IpInput::Bytes(b),
+            }),
+            device: self.device.as_deref(),
+        }
+    }
+}
+
+impl AttemptArgs<'_> {
+    /// The same attempt, owning its text and bytes.
+    pub fn into_owned(self) -> OwnedAttempt {
+        OwnedAttempt {
+            account: self.account,
+            ip: self.ip.map(|ip| match ip {
+                TextOrBytes::Text(s) => OwnedIp::Text(s),
+                TextOrBytes::Bytes(b) => OwnedIp::Bytes(b.to_vec()),
+            }),
+            device: self.device.map(|d| d.as_bytes().to_vec()),
+        }
+    }
+}
+
+/// An address for `resetIp`, owned.
+pub fn owned_ip(value: TextOrBytes<'_>) -> OwnedIp {
+    match value {
+        TextOrBytes::Text(s) => OwnedIp::Text(s),
+        TextOrBytes::Bytes(b) => OwnedIp::Bytes(b.to_vec()),
+    }
+}

@@ -4,17 +4,19 @@
 mod convert;
 mod error;
 mod fast;
+mod promise;
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use loginguard::{Guard, ManualClock, Policy};
-use napi::bindgen_prelude::{FromNapiValue, Unknown};
+use loginguard::{Attempt, Guard, ManualClock, Policy, RedisConfig, StoreKind};
+use napi::bindgen_prelude::{FromNapiValue, PromiseRaw, Unknown};
 use napi::{Env, ValueType};
 use napi_derive::napi;
 
-use convert::{AttemptArgs, GuardEvent, Inspection, Stats};
+use convert::{AttemptArgs, Decision, GuardEvent, Inspection, OwnedIp, Stats};
 use error::{Code, Result};
+use promise::Outcome;
 
 /// Whether a decision's action lets the application check the password:
 /// `allow`, or `challenge` when the user passed the CAPTCHA (the core's rule).
@@ -31,6 +33,9 @@ pub fn lets_password_be_checked(action: convert::Action, challenge_passed: Optio
 #[derive(Debug)]
 pub struct Core {
     guard: Guard,
+    /// For a redis guard: an in-memory guard with the same policy, to tell
+    /// without a network call whether an account can be keyed.
+    keyer: Option<Guard>,
     clock: Option<Arc<ManualClock>>,
     /// Whether JS listens for events (no listener, no cost).
     listening: AtomicBool,
@@ -55,15 +60,34 @@ pub struct NativeGuard {
     core: Arc<Core>,
 }
 
+/// The error for a redis policy given to the synchronous `Guard`.
+fn needs_async() -> error::Error {
+    error::new(
+        Code::Store,
+        "the redis store answers with Promises (every call may wait on the network): \
+         use AsyncGuard.create({ policy }) or AsyncGuard.fromPolicyFile(path)",
+    )
+}
+
 fn new_guard(policy: Policy, manual_clock: bool) -> Result<NativeGuard> {
     let clock = manual_clock.then(|| Arc::new(ManualClock::new()));
     let guard = error::core(|| match &clock {
         Some(clock) => Guard::with_clock(policy, clock.clone()),
         None => Guard::new(policy),
     })?;
+    let keyer = (guard.policy().store.kind == StoreKind::Redis)
+        .then(|| {
+            let mut local = guard.policy().clone();
+            local.store.kind = StoreKind::Memory;
+            local.store.redis = RedisConfig::default();
+            local.store.capacity = 64;
+            Guard::new(local).ok()
+        })
+        .flatten();
     Ok(NativeGuard {
         core: Arc::new(Core {
             guard,
+            keyer,
             clock,
             listening: AtomicBool::new(false),
             pending: Mutex::default(),
@@ -95,7 +119,11 @@ impl NativeGuard {
             Some(toml) => error::core(|| Policy::from_toml(&toml))?,
             None => Policy::default(),
         };
-        new_guard(policy, flag(manual_clock, "manualClock")?)
+        let manual_clock = flag(manual_clock, "manualClock")?;
+        if policy.store.kind == StoreKind::Redis {
+            return Err(needs_async());
+        }
+        new_guard(policy, manual_clock)
     }
 
     /// A guard enforcing the policy file at `path`.
@@ -109,7 +137,212 @@ impl NativeGuard {
             return Err(error::new(Code::Type, "path must be a string"));
         };
         let policy = error::core(|| Policy::from_file(&path))?;
-        new_guard(policy, flag(manual_clock, "manualClock")?)
+        let manual_clock = flag(manual_clock, "manualClock")?;
+        if policy.store.kind == StoreKind::Redis {
+            return Err(needs_async());
+        }
+        new_guard(policy, manual_clock)
+    }
+
+    /// Any store, the redis store included (whose opening connects): a Promise of
+    /// the guard, made off the JS thread. Resolves with an `Error` instead of rejecting.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "policy?: string | object | null, manualClock?: boolean | null",
+        ts_return_type = "Promise<NativeGuard | Error>"
+    )]
+    pub fn open<'env>(
+        env: &'env Env,
+        policy: Unknown<'_>,
+        manual_clock: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, Outcome<NativeGuard>>> {
+        let toml = convert::policy_text(policy)?;
+        let manual_clock = flag(manual_clock, "manualClock")?;
+        promise::run(env, move || {
+            let policy = match toml {
+                Some(toml) => error::core(|| Policy::from_toml(&toml))?,
+                None => Policy::default(),
+            };
+            new_guard(policy, manual_clock)
+        })
+    }
+
+    /// `open` for the policy file at `path`.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "path: string, manualClock?: boolean | null",
+        ts_return_type = "Promise<NativeGuard | Error>"
+    )]
+    pub fn open_policy_file<'env>(
+        env: &'env Env,
+        path: Unknown<'_>,
+        manual_clock: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, Outcome<NativeGuard>>> {
+        let Some(path) = convert::text(path, "path")? else {
+            return Err(error::new(Code::Type, "path must be a string"));
+        };
+        let manual_clock = flag(manual_clock, "manualClock")?;
+        promise::run(env, move || {
+            let policy = error::core(|| Policy::from_file(&path))?;
+            new_guard(policy, manual_clock)
+        })
+    }
+
+    /// Whether the counters live in Redis (each call may then wait on the network).
+    #[napi(getter)]
+    pub fn redis(&self) -> bool {
+        self.core.guard.policy().store.kind == StoreKind::Redis
+    }
+
+    /// Whether `account` can be keyed (not empty once normalized, not over-long),
+    /// answered without touching a counter or the network.
+    #[napi(catch_unwind, ts_args_type = "account: string")]
+    pub fn keys_account(&self, account: Unknown<'_>) -> Result<bool> {
+        let Some(account) = convert::text(account, "account")? else {
+            return Ok(false);
+        };
+        let guard = match (&self.core.keyer, self.redis()) {
+            (Some(keyer), _) => keyer,
+            (None, true) => return Ok(true), // `begin` will tell
+            (None, false) => &self.core.guard,
+        };
+        match error::core(|| guard.inspect(&Attempt::new().account(&account))) {
+            Ok(_) => Ok(true),
+            Err(e) if e.status == Code::InvalidAttempt => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `check`, `begin` or `recordFailure` (`op` 0, 1, 2) off the JS thread, for a
+    /// redis guard. Resolves with the decision, or with an `Error` instead of rejecting.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "op: number, account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined, challengePassed?: boolean | null",
+        ts_return_type = "Promise<Decision | Error>"
+    )]
+    pub fn decide_async<'env>(
+        &self,
+        env: &'env Env,
+        op: u32,
+        account: Unknown<'_>,
+        ip: Unknown<'_>,
+        device: Unknown<'_>,
+        challenge_passed: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, Outcome<Decision>>> {
+        let attempt = AttemptArgs::from_js(account, ip, device)?.into_owned();
+        let challenge_passed = flag(challenge_passed, "challengePassed")?;
+        if op > 2 {
+            return Err(error::new(Code::Type, "op must be 0, 1 or 2"));
+        }
+        let core = self.core.clone();
+        promise::run(env, move || {
+            let a = attempt.attempt();
+            let guard = &core.guard;
+            error::core(|| match op {
+                0 => guard.check(&a),
+                1 => guard.begin(&a, challenge_passed),
+                _ => guard.record_failure(&a),
+            })
+            .map(Decision::from)
+        })
+    }
+
+    /// `recordSuccess` off the JS thread.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined, afterBegin?: boolean | null",
+        ts_return_type = "Promise<undefined | Error>"
+    )]
+    pub fn record_success_async<'env>(
+        &self,
+        env: &'env Env,
+        account: Unknown<'_>,
+        ip: Unknown<'_>,
+        device: Unknown<'_>,
+        after_begin: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, Outcome<()>>> {
+        let attempt = AttemptArgs::from_js(account, ip, device)?.into_owned();
+        let after_begin = flag(after_begin, "afterBegin")?;
+        let core = self.core.clone();
+        promise::run(env, move || {
+            error::core(|| core.guard.record_success(&attempt.attempt(), after_begin))
+        })
+    }
+
+    /// `resetAccount` off the JS thread.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "account: string",
+        ts_return_type = "Promise<undefined | Error>"
+    )]
+    pub fn reset_account_async<'env>(
+        &self,
+        env: &'env Env,
+        account: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, Outcome<()>>> {
+        let Some(account) = convert::text(account, "account")? else {
+            return Err(error::new(Code::Type, "account must be a string"));
+        };
+        let core = self.core.clone();
+        promise::run(env, move || {
+            error::core(|| core.guard.reset_account(&account))
+        })
+    }
+
+    /// `resetIp` off the JS thread.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "ip: string | Uint8Array",
+        ts_return_type = "Promise<undefined | Error>"
+    )]
+    pub fn reset_ip_async<'env>(
+        &self,
+        env: &'env Env,
+        ip: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, Outcome<()>>> {
+        let Some(ip) = convert::text_or_bytes(ip, "ip")? else {
+            return Err(error::new(
+                Code::Type,
+                "ip must be a string, a Buffer or a Uint8Array",
+            ));
+        };
+        let ip = convert::owned_ip(ip);
+        let core = self.core.clone();
+        promise::run(env, move || {
+            error::core(|| match &ip {
+                OwnedIp::Text(s) => core.guard.reset_ip(s.as_str()),
+                OwnedIp::Bytes(b) => core.guard.reset_ip(&b[..]),
+            })
+        })
+    }
+
+    /// `inspect` off the JS thread.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined",
+        ts_return_type = "Promise<Inspection | Error>"
+    )]
+    pub fn inspect_async<'env>(
+        &self,
+        env: &'env Env,
+        account: Unknown<'_>,
+        ip: Unknown<'_>,
+        device: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, Outcome<Inspection>>> {
+        let attempt = AttemptArgs::from_js(account, ip, device)?.into_owned();
+        let core = self.core.clone();
+        promise::run(env, move || {
+            error::core(|| core.guard.inspect(&attempt.attempt())).map(Inspection::from)
+        })
+    }
+
+    /// `stats` off the JS thread.
+    #[napi(catch_unwind, ts_return_type = "Promise<Stats | Error>")]
+    pub fn stats_async<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Outcome<Stats>>> {
+        let core = self.core.clone();
+        promise::run(env, move || {
+            error::core(|| Ok(core.guard.stats())).map(Stats::from)
+        })
     }
 
     /// This guard's hot path: `check(account, ip, device)`, `begin(account, ip, device,
