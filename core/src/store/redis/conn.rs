@@ -71,6 +71,9 @@ impl Pool {
         timeout: Duration,
         connect_timeout: Duration,
     ) -> RedisResult<Pool> {
+        // rustls needs a process-wide crypto provider; keep one an
+        // application installed, else install ring (never panic on rediss://).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let target = match url {
             Some(url) => Target::Single(redis::Client::open(url)?),
             None => Target::Cluster(
