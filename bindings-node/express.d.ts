@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express'
-import type { Decision, Guard } from './loginguard'
+import type { AsyncGuard, Decision, Guard } from './loginguard'
 
 export interface DeviceCookieOptions {
   /** HMAC-SHA256 key for signing device cookies (keep it secret, rotate it like a session secret). */
@@ -24,7 +24,8 @@ export interface DeviceCookieOptions {
 
 export interface LoginGuardOptions {
   /** The guard every login attempt goes through. */
-  guard: Guard
+  /** A Guard, or an AsyncGuard (the redis store), whose Promises are awaited. */
+  guard: Guard | AsyncGuard
   /**
    * The `req.body` field holding the account name; `username` by default. Parse the body
    * first. Missing, not a string, or refused by the engine (empty, over 1024 bytes): 400.
@@ -56,10 +57,26 @@ export interface LoginGuardRequest {
   decision: Decision
   /** The account the counters keyed: check the password of this one. */
   account: string
-  /** The password was wrong: nothing more is recorded (`begin` did); returns the decision now in effect. */
+  /**
+   * The password was wrong: nothing more is recorded (`begin` did); returns the decision now
+   * in effect. With an AsyncGuard, a Promise of it: see {@link AsyncLoginGuardRequest}.
+   */
   failure(): Decision
   /** The password was right: records the success and issues the device cookie. */
   success(): void
+}
+
+/**
+ * What `req.loginguard` is with an AsyncGuard (the redis store): the same, with Promises to await
+ * (`const login = req.loginguard as AsyncLoginGuardRequest`).
+ */
+export interface AsyncLoginGuardRequest {
+  decision: Decision
+  account: string
+  /** The password was wrong: resolves with the decision now in effect (one Redis round trip). */
+  failure(): Promise<Decision>
+  /** The password was right: records the success (resolves once recorded) and issues the device cookie. */
+  success(): Promise<void>
 }
 
 declare global {

@@ -23,7 +23,8 @@ export type { Action, Decision, Dimension, DimensionState, EventKind, GuardEvent
  * - `ERR_LOGINGUARD_INVALID_IP`: not IPv4/IPv6 text nor 4 or 16 raw bytes.
  * - `ERR_LOGINGUARD_INVALID_UTF8`: text that is not UTF-8 (not expected from JS strings).
  * - `ERR_LOGINGUARD_POLICY`: a bad policy; the message names the field (`account_ip.lock_for`).
- * - `ERR_LOGINGUARD_STORE`: the store could not be opened.
+ * - `ERR_LOGINGUARD_STORE`: the store could not be opened, or a redis policy was given to
+ *   the synchronous `Guard` (use {@link AsyncGuard}).
  * - `ERR_LOGINGUARD_TYPE`: an argument of the wrong JS type.
  * - `ERR_LOGINGUARD_CLOCK`: `advanceMs` on a guard without `manualClock: true`.
  * - `ERR_LOGINGUARD_PANIC`: a panic in loginguard, caught at the boundary (never expected).
@@ -93,7 +94,22 @@ export interface PolicyObject {
   account_ip?: RuleObject
   ip?: RuleObject
   device?: RuleObject
-  store?: { kind?: 'memory' | 'shared' | 'redis'; capacity?: number; path?: string; url?: string; on_error?: 'allow' | 'deny' | 'local' }
+  store?: {
+    kind?: 'memory' | 'shared' | 'redis'
+    capacity?: number
+    path?: string
+    mode?: string
+    /** The redis store (an {@link AsyncGuard}): `redis://`, `rediss://` or `unix://`. */
+    url?: string
+    cluster?: string[]
+    prefix?: string
+    timeout?: Duration
+    connect_timeout?: Duration
+    on_error?: 'challenge' | 'allow' | 'deny'
+    clock?: 'redis' | 'host'
+    retain?: Duration
+    secret_file?: string
+  }
 }
 
 export interface GuardOptions {
@@ -103,11 +119,17 @@ export interface GuardOptions {
   manualClock?: boolean | null
 }
 
-/** The login-protection engine. Emits `'event'` with a {@link GuardEvent}. */
+/**
+ * The login-protection engine on the memory or shared store: every method answers at once
+ * (nanoseconds). A redis policy is refused (`ERR_LOGINGUARD_STORE`): use {@link AsyncGuard}.
+ * Emits `'event'` with a {@link GuardEvent}.
+ */
 export declare class Guard extends EventEmitter {
   constructor(options?: GuardOptions)
-  /** A guard enforcing the policy file at `path`. */
+  /** A guard enforcing the policy file at `path` (not a redis one: see {@link AsyncGuard}). */
   static fromPolicyFile(path: string, options?: { manualClock?: boolean | null }): Guard
+  /** False: this guard answers synchronously. */
+  readonly isAsync: false
   /** The pre-authentication decision; changes no counter. */
   check(attempt: Attempt): Decision
   /** The race-free pre-check: records one failure in advance when the password may be checked. */
@@ -125,6 +147,51 @@ export declare class Guard extends EventEmitter {
   /** Capacity, occupancy, evictions, refused inserts, memory and decisions by action. */
   stats(): Stats
   /** Moves the manual clock forward (only with `manualClock: true`). */
+  advanceMs(ms: number): void
+
+  on(event: 'event', listener: (event: GuardEvent) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+  once(event: 'event', listener: (event: GuardEvent) => void): this
+  once(event: string | symbol, listener: (...args: any[]) => void): this
+  off(event: 'event', listener: (event: GuardEvent) => void): this
+  off(event: string | symbol, listener: (...args: any[]) => void): this
+}
+
+/**
+ * The engine on any store, the redis store included: every method returns a Promise.
+ * On a redis guard each call (which may wait on Redis up to `store.timeout`) runs on a
+ * thread pool of its own, never on the event loop nor on libuv's pool; when Redis cannot
+ * answer, the decision is `store.on_error`'s, with `degraded: true`. On the memory and
+ * shared stores the work is done at once and the Promise is already resolved.
+ * Errors reject with the same codes as {@link Guard}'s throws. Emits `'event'` like Guard.
+ */
+export declare class AsyncGuard extends EventEmitter {
+  private constructor()
+  /** A guard for `{ policy, manualClock }`; opening a redis store connects (off the event loop). */
+  static create(options?: GuardOptions): Promise<AsyncGuard>
+  /** A guard enforcing the policy file at `path`. */
+  static fromPolicyFile(path: string, options?: { manualClock?: boolean | null }): Promise<AsyncGuard>
+  /** True: every method returns a Promise. */
+  readonly isAsync: true
+  /** Whether the counters live in Redis. */
+  readonly redis: boolean
+  /** The pre-authentication decision; changes no counter. One Redis round trip. */
+  check(attempt: Attempt): Promise<Decision>
+  /** The race-free pre-check: records one failure in advance when the password may be checked. */
+  begin(attempt: BeginAttempt): Promise<Decision>
+  /** Records a failed login; resolves with the decision the counters now give. */
+  recordFailure(attempt: Attempt): Promise<Decision>
+  /** Records a successful login. */
+  recordSuccess(attempt: SuccessAttempt): Promise<void>
+  /** Clears every counter of the account, `reset_required` included. */
+  resetAccount(account: string): Promise<void>
+  /** Clears the network's `ip` counter. */
+  resetIp(ip: string | Uint8Array): Promise<void>
+  /** Every governing dimension's state, for support staff. */
+  inspect(attempt: Attempt): Promise<Inspection>
+  /** This process's decisions by action (and, on the memory store, the table's occupancy). */
+  stats(): Promise<Stats>
+  /** Moves the manual clock forward (only with `manualClock: true`); synchronous. */
   advanceMs(ms: number): void
 
   on(event: 'event', listener: (event: GuardEvent) => void): this

@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http'
-import type { Guard, Reason } from './loginguard'
+import type { AsyncGuard, Guard, Reason } from './loginguard'
 
 /** The request as Passport hands it to strategies (an Express request, usually). */
 export type PassportRequest = IncomingMessage & { body?: any; ip?: string }
 
 export interface GuardStrategyOptions {
   /** The guard every authentication through the strategy goes through. */
-  guard: Guard
+  /** A Guard, or an AsyncGuard (the redis store), whose Promises are awaited. */
+  guard: Guard | AsyncGuard
   /**
    * The account to key the attempt on, from the username the strategy read: e.g. it
    * lowercased. Return the canonical name for unknown users too; anything but a string
