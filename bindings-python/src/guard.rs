@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use loginguard::{Attempt, IpInput, ManualClock, Policy};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use loginguard::{Attempt, IpInput, ManualClock, Policy, StoreKind};
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::IntoPyObjectExt;
 
 use crate::errors::{invalid_utf8, wrong_type, IntoPyResult};
 use crate::types::{Decision, Event, Inspection, Stats};
@@ -85,6 +86,9 @@ impl<'py> Args<'py> {
 pub(crate) struct Guard {
     inner: loginguard::Guard,
     clock: Option<Arc<ManualClock>>,
+    /// A redis guard: every call may wait on the network, so the GIL is released around it
+    /// and the `a*` methods run it on the event loop's executor.
+    remote: bool,
 }
 
 impl Guard {
@@ -96,7 +100,94 @@ impl Guard {
                 None => loginguard::Guard::new(policy),
             })
             .py()?;
-        Ok(Guard { inner, clock })
+        let remote = inner.policy().store.kind == StoreKind::Redis;
+        Ok(Guard {
+            inner,
+            clock,
+            remote,
+        })
+    }
+
+    /// Runs a core call without the GIL on a redis guard; on the memory and shared stores
+    /// (no I/O, a few hundred ns) releasing it would cost more than the call.
+    #[inline]
+    fn run<T: Send>(&self, py: Python<'_>, call: impl FnOnce() -> T + Send) -> T {
+        if self.remote {
+            py.detach(call)
+        } else {
+            call()
+        }
+    }
+
+    /// The awaitable of an `a*` method. On a redis guard, `loop.run_in_executor(None,
+    /// guard.<method>(**kwargs))`: the sync call, GIL released, on the loop's default executor
+    /// (a thread pool the application can replace). There is no second runtime in the process
+    /// (no tokio threads to break at `fork()`), the core's redis driver is blocking anyway, and
+    /// the loop never waits on a round trip. On the memory and shared stores the call is made
+    /// now and the awaitable is already complete: no thread hop.
+    fn awaitable<'py>(
+        slf: &Bound<'py, Self>,
+        method: &str,
+        kwargs: Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let event_loop = py.import("asyncio")?.getattr("get_running_loop")?.call0()?;
+        let call = py
+            .import("functools")?
+            .getattr("partial")?
+            .call((slf.getattr(method)?,), Some(&kwargs))?;
+        event_loop.call_method1("run_in_executor", (py.None(), call))
+    }
+}
+
+/// The keyword arguments of an attempt, for the executor's call.
+fn attempt_kwargs<'py>(
+    py: Python<'py>,
+    account: Option<&Bound<'py, PyAny>>,
+    ip: Option<&Bound<'py, PyAny>>,
+    device: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("account", account)?;
+    kwargs.set_item("ip", ip)?;
+    kwargs.set_item("device", device)?;
+    Ok(kwargs)
+}
+
+/// An awaitable that is already complete: `await` gives the result (or raises the error)
+/// without suspending the awaiting task.
+#[pyclass(module = "loginguard._native")]
+pub(crate) struct Ready {
+    result: Option<PyResult<Py<PyAny>>>,
+}
+
+impl Ready {
+    fn new<'py, T: IntoPyObject<'py>>(py: Python<'py>, result: PyResult<T>) -> PyResult<Self> {
+        let result = result.and_then(|v| v.into_py_any(py));
+        Ok(Ready {
+            result: Some(result),
+        })
+    }
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self) -> PyResult<Py<PyAny>> {
+        match self.result.take() {
+            Some(Ok(value)) => Err(PyStopIteration::new_err((value,))),
+            Some(Err(err)) => Err(err),
+            None => Err(PyRuntimeError::new_err(
+                "cannot reuse an already awaited loginguard call",
+            )),
+        }
     }
 }
 
@@ -137,26 +228,31 @@ impl Guard {
     #[pyo3(signature = (*, account=None, ip=None, device=None))]
     fn check(
         &self,
+        py: Python<'_>,
         account: Option<&Bound<'_, PyAny>>,
         ip: Option<&Bound<'_, PyAny>>,
         device: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
         let args = Args::new(account, ip, device)?;
-        self.inner.check(&args.attempt()).py().map(Decision)
+        let attempt = args.attempt();
+        self.run(py, || self.inner.check(&attempt))
+            .py()
+            .map(Decision)
     }
 
     /// The race-free pre-check: records one failure in advance when the password may be checked.
     #[pyo3(signature = (*, account=None, ip=None, device=None, challenge_passed=false))]
     fn begin(
         &self,
+        py: Python<'_>,
         account: Option<&Bound<'_, PyAny>>,
         ip: Option<&Bound<'_, PyAny>>,
         device: Option<&Bound<'_, PyAny>>,
         challenge_passed: bool,
     ) -> PyResult<Decision> {
         let args = Args::new(account, ip, device)?;
-        self.inner
-            .begin(&args.attempt(), challenge_passed)
+        let attempt = args.attempt();
+        self.run(py, || self.inner.begin(&attempt, challenge_passed))
             .py()
             .map(Decision)
     }
@@ -165,13 +261,14 @@ impl Guard {
     #[pyo3(signature = (*, account=None, ip=None, device=None))]
     fn record_failure(
         &self,
+        py: Python<'_>,
         account: Option<&Bound<'_, PyAny>>,
         ip: Option<&Bound<'_, PyAny>>,
         device: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
         let args = Args::new(account, ip, device)?;
-        self.inner
-            .record_failure(&args.attempt())
+        let attempt = args.attempt();
+        self.run(py, || self.inner.record_failure(&attempt))
             .py()
             .map(Decision)
     }
@@ -180,13 +277,16 @@ impl Guard {
     #[pyo3(signature = (*, account=None, ip=None, device=None, after_begin=false))]
     fn record_success(
         &self,
+        py: Python<'_>,
         account: Option<&Bound<'_, PyAny>>,
         ip: Option<&Bound<'_, PyAny>>,
         device: Option<&Bound<'_, PyAny>>,
         after_begin: bool,
     ) -> PyResult<()> {
         let args = Args::new(account, ip, device)?;
-        self.inner.record_success(&args.attempt(), after_begin).py()
+        let attempt = args.attempt();
+        self.run(py, || self.inner.record_success(&attempt, after_begin))
+            .py()
     }
 
     /// Clears every counter of the account, `reset_required` included (scans the table).
@@ -197,12 +297,13 @@ impl Guard {
     }
 
     /// Clears the network's `ip` counter.
-    fn reset_ip(&self, ip: &Bound<'_, PyAny>) -> PyResult<()> {
-        match text_or_bytes("ip", ip)? {
-            Value::Text(t) => self.inner.reset_ip(&*t),
-            Value::Bytes(b) => self.inner.reset_ip(b.as_bytes()),
-        }
-        .py()
+    fn reset_ip(&self, py: Python<'_>, ip: &Bound<'_, PyAny>) -> PyResult<()> {
+        let ip = text_or_bytes("ip", ip)?;
+        let ip = match &ip {
+            Value::Text(t) => IpInput::Text(t),
+            Value::Bytes(b) => IpInput::Bytes(b.as_bytes()),
+        };
+        self.run(py, || self.inner.reset_ip(ip)).py()
     }
 
     /// Every governing counter's state, for support staff; changes nothing.
@@ -215,8 +316,140 @@ impl Guard {
         device: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Inspection> {
         let args = Args::new(account, ip, device)?;
-        let inspection = self.inner.inspect(&args.attempt()).py()?;
+        let attempt = args.attempt();
+        let inspection = self.run(py, || self.inner.inspect(&attempt)).py()?;
         Inspection::new(py, inspection)
+    }
+
+    /// `begin` as an awaitable (see `awaitable`): on a redis guard the call runs on the
+    /// running loop's default executor. Cancelling the awaiting task never cancels a call
+    /// that has started: it completes (the failure `begin` records in advance stands) and
+    /// its result is dropped; one still queued is not made.
+    #[pyo3(signature = (*, account=None, ip=None, device=None, challenge_passed=false))]
+    fn abegin<'py>(
+        slf: &Bound<'py, Self>,
+        account: Option<&Bound<'py, PyAny>>,
+        ip: Option<&Bound<'py, PyAny>>,
+        device: Option<&Bound<'py, PyAny>>,
+        challenge_passed: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let guard = slf.get();
+        if guard.remote {
+            let kwargs = attempt_kwargs(py, account, ip, device)?;
+            kwargs.set_item("challenge_passed", challenge_passed)?;
+            return Guard::awaitable(slf, "begin", kwargs);
+        }
+        let result = guard.begin(py, account, ip, device, challenge_passed);
+        Bound::new(py, Ready::new(py, result)?).map(Bound::into_any)
+    }
+
+    /// `check` as an awaitable (see `abegin`).
+    #[pyo3(signature = (*, account=None, ip=None, device=None))]
+    fn acheck<'py>(
+        slf: &Bound<'py, Self>,
+        account: Option<&Bound<'py, PyAny>>,
+        ip: Option<&Bound<'py, PyAny>>,
+        device: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let guard = slf.get();
+        if guard.remote {
+            let kwargs = attempt_kwargs(py, account, ip, device)?;
+            return Guard::awaitable(slf, "check", kwargs);
+        }
+        let result = guard.check(py, account, ip, device);
+        Bound::new(py, Ready::new(py, result)?).map(Bound::into_any)
+    }
+
+    /// `record_failure` as an awaitable (see `abegin`).
+    #[pyo3(signature = (*, account=None, ip=None, device=None))]
+    fn arecord_failure<'py>(
+        slf: &Bound<'py, Self>,
+        account: Option<&Bound<'py, PyAny>>,
+        ip: Option<&Bound<'py, PyAny>>,
+        device: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let guard = slf.get();
+        if guard.remote {
+            let kwargs = attempt_kwargs(py, account, ip, device)?;
+            return Guard::awaitable(slf, "record_failure", kwargs);
+        }
+        let result = guard.record_failure(py, account, ip, device);
+        Bound::new(py, Ready::new(py, result)?).map(Bound::into_any)
+    }
+
+    /// `record_success` as an awaitable (see `abegin`).
+    #[pyo3(signature = (*, account=None, ip=None, device=None, after_begin=false))]
+    fn arecord_success<'py>(
+        slf: &Bound<'py, Self>,
+        account: Option<&Bound<'py, PyAny>>,
+        ip: Option<&Bound<'py, PyAny>>,
+        device: Option<&Bound<'py, PyAny>>,
+        after_begin: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let guard = slf.get();
+        if guard.remote {
+            let kwargs = attempt_kwargs(py, account, ip, device)?;
+            kwargs.set_item("after_begin", after_begin)?;
+            return Guard::awaitable(slf, "record_success", kwargs);
+        }
+        let result = guard
+            .record_success(py, account, ip, device, after_begin)
+            .map(|()| py.None());
+        Bound::new(py, Ready::new(py, result)?).map(Bound::into_any)
+    }
+
+    /// `reset_account` as an awaitable (see `abegin`).
+    fn areset_account<'py>(
+        slf: &Bound<'py, Self>,
+        account: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let guard = slf.get();
+        if guard.remote {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("account", account)?;
+            return Guard::awaitable(slf, "reset_account", kwargs);
+        }
+        let result = guard.reset_account(py, account).map(|()| py.None());
+        Bound::new(py, Ready::new(py, result)?).map(Bound::into_any)
+    }
+
+    /// `reset_ip` as an awaitable (see `abegin`).
+    fn areset_ip<'py>(
+        slf: &Bound<'py, Self>,
+        ip: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let guard = slf.get();
+        if guard.remote {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("ip", ip)?;
+            return Guard::awaitable(slf, "reset_ip", kwargs);
+        }
+        let result = guard.reset_ip(py, ip).map(|()| py.None());
+        Bound::new(py, Ready::new(py, result)?).map(Bound::into_any)
+    }
+
+    /// `inspect` as an awaitable (see `abegin`).
+    #[pyo3(signature = (*, account=None, ip=None, device=None))]
+    fn ainspect<'py>(
+        slf: &Bound<'py, Self>,
+        account: Option<&Bound<'py, PyAny>>,
+        ip: Option<&Bound<'py, PyAny>>,
+        device: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let guard = slf.get();
+        if guard.remote {
+            let kwargs = attempt_kwargs(py, account, ip, device)?;
+            return Guard::awaitable(slf, "inspect", kwargs);
+        }
+        let result = guard.inspect(py, account, ip, device);
+        Bound::new(py, Ready::new(py, result)?).map(Bound::into_any)
     }
 
     /// Capacity, occupancy, evictions, refused inserts, memory and decisions (scans the table).

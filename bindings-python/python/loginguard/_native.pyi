@@ -1,6 +1,6 @@
 """The native module: the loginguard core behind a thin conversion layer."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from os import PathLike
 from typing import final
 
@@ -144,6 +144,48 @@ class Guard:
         ip: str | bytes | None = None,
         device: str | bytes | None = None,
     ) -> Inspection: ...
+    # The awaitable calls: on a redis guard they run on the running event loop's default
+    # executor (call them from a coroutine); on the memory and shared stores they are complete
+    # when returned.
+    def acheck(
+        self,
+        *,
+        account: str | None = None,
+        ip: str | bytes | None = None,
+        device: str | bytes | None = None,
+    ) -> Awaitable[Decision]: ...
+    def abegin(
+        self,
+        *,
+        account: str | None = None,
+        ip: str | bytes | None = None,
+        device: str | bytes | None = None,
+        challenge_passed: bool = False,
+    ) -> Awaitable[Decision]: ...
+    def arecord_failure(
+        self,
+        *,
+        account: str | None = None,
+        ip: str | bytes | None = None,
+        device: str | bytes | None = None,
+    ) -> Awaitable[Decision]: ...
+    def arecord_success(
+        self,
+        *,
+        account: str | None = None,
+        ip: str | bytes | None = None,
+        device: str | bytes | None = None,
+        after_begin: bool = False,
+    ) -> Awaitable[None]: ...
+    def areset_account(self, account: str) -> Awaitable[None]: ...
+    def areset_ip(self, ip: str | bytes) -> Awaitable[None]: ...
+    def ainspect(
+        self,
+        *,
+        account: str | None = None,
+        ip: str | bytes | None = None,
+        device: str | bytes | None = None,
+    ) -> Awaitable[Inspection]: ...
     def stats(self) -> Stats: ...
     def on_event(self, listener: Callable[[Event], object] | None) -> None: ...
     def advance_ms(self, ms: int) -> None: ...
