@@ -10,6 +10,9 @@ the caller goes on to call ``login()``.
 
 ``authenticate()`` calls that carry neither a username nor a password (``remote_user``,
 tokens) are passed on unguarded.
+
+``aauthenticate()`` (Django's ``aauthenticate()``, async views) does the same with the guard's
+awaitable calls and the next backends' ``aauthenticate``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,30 @@ class LoginGuardBackend(BaseBackend):
         user._loginguard_success_recorded = True
         return user
 
+    async def aauthenticate(self, request: HttpRequest | None, **credentials: Any) -> Any:
+        given, raw = _account(credentials)
+        if not given and "password" not in credentials:
+            return await self._aauthenticate(request, credentials)
+        try:
+            account = flow.account_key(raw)
+        except (ValidationError, flow.UnkeyableAccount):
+            raise PermissionDenied from None
+        state = self._state(request, account)
+        if state is None:
+            try:
+                state = await flow.abegin(request, account, from_view=False)
+            except flow.UnkeyableAccount:
+                raise PermissionDenied from None
+            if request is not None and getattr(request, "loginguard", None) is None:
+                request.loginguard = state  # type: ignore[attr-defined]
+            if not state.allowed:
+                raise PermissionDenied
+        state.consumed = True
+        user = await self._aauthenticate(request, credentials)
+        await flow.arecord_success(state)
+        user._loginguard_success_recorded = True
+        return user
+
     def _state(self, request: HttpRequest | None, account: str | None) -> flow.LoginState | None:
         """The attempt the middleware or ``protect`` began for this very login, if any."""
         state = getattr(request, "loginguard", None) if request is not None else None
@@ -88,9 +115,27 @@ class LoginGuardBackend(BaseBackend):
                 return user
         raise PermissionDenied
 
+    async def _aauthenticate(self, request: HttpRequest | None, credentials: dict[str, Any]) -> Any:
+        for backend in self._next_backends():
+            try:
+                signature(backend.authenticate).bind(request, **credentials)
+            except TypeError:
+                continue
+            user = await backend.aauthenticate(request, **credentials)
+            if user is not None:
+                return user
+        raise PermissionDenied
+
     def get_user(self, user_id: Any) -> Any:
         for backend in self._next_backends():
             user = backend.get_user(user_id)
+            if user is not None:
+                return user
+        return None
+
+    async def aget_user(self, user_id: Any) -> Any:
+        for backend in self._next_backends():
+            user = await backend.aget_user(user_id)
             if user is not None:
                 return user
         return None

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -120,10 +121,47 @@ def begin(request: Any, account: str | None, *, from_view: bool) -> LoginState:
     return LoginState(attempt, decision, passed, from_view=from_view)
 
 
+async def abegin(request: Any, account: str | None, *, from_view: bool) -> LoginState:
+    """``begin`` for async views and ASGI: the guard's awaitable calls (on a redis guard the
+    event loop never waits on Redis), the device lookup and the CAPTCHA verification in a
+    thread."""
+    guard = conf.get_guard()
+    ip = (conf.client_ip(request) or None) if request is not None else None
+    device = None
+    if request is not None and account and request.COOKIES.get(devices.cookie_name()):
+        device = await sync_to_async(devices.device_for)(request, account)  # the ORM
+    attempt: dict[str, Any] = {"account": account, "ip": ip, "device": device}
+    try:
+        try:
+            decision = await guard.acheck(**attempt)
+        except loginguard.InvalidIpError:
+            attempt["ip"] = None
+            decision = await guard.acheck(**attempt)
+        passed = False
+        if decision.action is Action.CHALLENGE and request is not None:
+            verifier = conf.get_verifier()
+            if verifier is not None:
+                token = verifier.token(request)
+                if token:  # the provider's HTTP call, off the event loop
+                    verify = sync_to_async(verifier.verify, thread_sensitive=False)
+                    passed = bool(await verify(token, attempt["ip"] or ""))
+        decision = await guard.abegin(**attempt, challenge_passed=passed)
+    except loginguard.LoginGuardError as e:
+        raise UnkeyableAccount(str(e)) from e
+    return LoginState(attempt, decision, passed, from_view=from_view)
+
+
 def record_success(state: LoginState) -> None:
     """Records the success of the password checked after ``state``'s begin (once)."""
     if not state.succeeded:
         conf.get_guard().record_success(**state.attempt, after_begin=True)
+        state.succeeded = True
+
+
+async def arecord_success(state: LoginState) -> None:
+    """``record_success`` for async views."""
+    if not state.succeeded:
+        await conf.get_guard().arecord_success(**state.attempt, after_begin=True)
         state.succeeded = True
 
 
@@ -196,18 +234,44 @@ def before_login(
 ) -> HttpResponse | None:
     """Before a login view handles a POST: a response that refuses it, or ``None`` to let the
     view check the password (``request.loginguard`` then holds the begun attempt)."""
+    account = _login_account(request, form_class)
+    if not isinstance(account, str):
+        return account
+    try:
+        state = begin(request, account, from_view=True)
+    except UnkeyableAccount:
+        return unkeyable(request)
+    return _began(request, state, account)
+
+
+async def abefore_login(
+    request: HttpRequest, form_class: type[forms.BaseForm] | None
+) -> HttpResponse | None:
+    """``before_login`` for ASGI and async views."""
+    account = _login_account(request, form_class)
+    if not isinstance(account, str):
+        return account
+    try:
+        state = await abegin(request, account, from_view=True)
+    except UnkeyableAccount:
+        return unkeyable(request)
+    return _began(request, state, account)
+
+
+def _login_account(
+    request: HttpRequest, form_class: type[forms.BaseForm] | None
+) -> str | HttpResponse | None:
+    """The POST's account, or the response (or ``None``) that settles the POST without it."""
     try:
         account = form_account(request, form_class)
     except ValidationError:
         return None  # the form shows its error and authenticates nobody: nothing to count
     except UnkeyableAccount:
         return unkeyable(request)
-    if account is None:
-        return None  # an empty username: the form rejects it
-    try:
-        state = begin(request, account, from_view=True)
-    except UnkeyableAccount:
-        return unkeyable(request)
+    return account  # None for an empty username: the form rejects it
+
+
+def _began(request: HttpRequest, state: LoginState, account: str) -> HttpResponse | None:
     if not state.allowed:
         return refusal(request, state.decision, account)
     request.loginguard = state  # type: ignore[attr-defined]
@@ -216,20 +280,47 @@ def before_login(
 
 def after_login(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """After the login view: the device cookie on a login, the next step after a failure."""
+    state = _unanswered(request)
+    if state is None or (state.succeeded and not state.logged_in):
+        return response
+    if state.logged_in:
+        return _issue_device(request, response, state)
+    # A failed password: the advance begin() recorded stands; show what comes next.
+    return _next_step(request, response, state, conf.get_guard().check(**state.attempt))
+
+
+async def aafter_login(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """``after_login`` for ASGI and async views."""
+    state = _unanswered(request)
+    if state is None or (state.succeeded and not state.logged_in):
+        return response
+    if state.logged_in:  # request.user and the device lookup use the ORM
+        return await sync_to_async(_issue_device)(request, response, state)
+    return _next_step(request, response, state, await conf.get_guard().acheck(**state.attempt))
+
+
+def _unanswered(request: HttpRequest) -> LoginState | None:
+    """The view's begun attempt, once (under both the middleware and ``protect``)."""
     state: LoginState | None = getattr(request, "loginguard", None)
     if state is None or not state.from_view or state.extra.get("answered"):
-        return response
-    state.extra["answered"] = True  # once, under both the middleware and ``protect``
+        return None
+    state.extra["answered"] = True
+    # state.succeeded without logged_in: the right password, but the view refused the login
+    # (e.g. not staff).
+    return state
+
+
+def _issue_device(request: HttpRequest, response: HttpResponse, state: LoginState) -> HttpResponse:
     account = state.attempt["account"]
-    if state.logged_in:
-        user = getattr(request, "user", None)
-        if account and user is not None and user.is_authenticated:
-            devices.issue(request, response, account, user)
-        return response
-    if state.succeeded:
-        return response  # the right password, but the view refused the login (e.g. not staff)
-    # A failed password: the advance begin() recorded stands; show what comes next.
-    decision = conf.get_guard().check(**state.attempt)
+    user = getattr(request, "user", None)
+    if account and user is not None and user.is_authenticated:
+        devices.issue(request, response, account, user)
+    return response
+
+
+def _next_step(
+    request: HttpRequest, response: HttpResponse, state: LoginState, decision: Decision
+) -> HttpResponse:
     if decision.action is Action.ALLOW:
         return response
-    return refusal(request, decision, account or "")
+    return refusal(request, decision, state.attempt["account"] or "")

@@ -1,12 +1,16 @@
 """``LoginGuardMiddleware``: ``begin`` before every login form POST (any subclass of Django's
 ``LoginView`` and the admin site's login), the CAPTCHA step, 429/403 refusals, the
 password-reset flow, device cookies, and ``reset_account`` when ``PasswordResetConfirmView``
-completes. ``LoginGuardBackend`` guards every other ``authenticate()``."""
+completes. ``LoginGuardBackend`` guards every other ``authenticate()``.
+
+Under ASGI (or any async middleware chain) it runs as async middleware and makes the guard's
+awaitable calls, so that the event loop never waits on a redis store."""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django import forms
 from django.apps import apps
 from django.contrib.auth import get_user_model
@@ -50,15 +54,25 @@ def login_view_form(view_func: Callable[..., Any]) -> tuple[bool, type[forms.Bas
 
 
 class LoginGuardMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         if not apps.is_installed("loginguard.django"):
             # Without the app, Django's user_logged_in signal would never reach the guard.
             raise ImproperlyConfigured(
                 "LoginGuardMiddleware needs 'loginguard.django' in INSTALLED_APPS"
             )
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+            # Django adapts process_view by its own kind: a coroutine function runs on the loop.
+            self.process_view = self._aprocess_view  # type: ignore[method-assign,assignment]
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
         response = self.get_response(request)
         response = flow.after_login(request, response)
         reset = getattr(request, "_loginguard_reset", None)
@@ -81,6 +95,32 @@ class LoginGuardMiddleware:
         cls = _view_class(view_func)
         if cls is not None and issubclass(cls, PasswordResetConfirmView):
             self._before_password_reset(request, view_kwargs.get("uidb64", ""))
+        return None
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)
+        response = await flow.aafter_login(request, response)
+        reset = getattr(request, "_loginguard_reset", None)
+        if reset is not None:
+            await sync_to_async(self._after_password_reset)(*reset)
+        return response
+
+    async def _aprocess_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: Any,
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        if request.method != "POST":
+            return None
+        is_login, form_class = login_view_form(view_func)
+        if is_login:
+            return await flow.abefore_login(request, form_class)
+        cls = _view_class(view_func)
+        if cls is not None and issubclass(cls, PasswordResetConfirmView):
+            uidb64 = view_kwargs.get("uidb64", "")
+            await sync_to_async(self._before_password_reset)(request, uidb64)
         return None
 
     def _before_password_reset(self, request: HttpRequest, uidb64: str) -> None:
