@@ -10,11 +10,12 @@ PY_WHEELS := target/python-wheels
 MATURIN := $(PY_VENV)/bin/maturin build --release --quiet --manifest-path $(PY_DIR)/Cargo.toml --out $(PY_WHEELS)
 # A second venv that runs the binding tests (no Django) on the CPython 3.9 floor's wheel.
 PY39_VENV := target/python-venv-abi3-py39
-PY39_TESTS := tests/test_guard.py tests/test_conformance.py tests/test_shared_store.py tests/test_readme.py tests/test_pickle.py
+PY39_TESTS := tests/test_guard.py tests/test_conformance.py tests/test_shared_store.py tests/test_readme.py tests/test_pickle.py \
+  tests/test_redis.py tests/test_redis_server.py
 
 TEST_TARGETS += test-python
 
-.PHONY: test-python test-python-abi3-py39 wheel-python lint-python bench-python
+.PHONY: test-python test-python-abi3-py39 wheel-python lint-python bench-python bench-python-redis
 
 $(PY):
 	python3 -m venv $(PY_VENV)
@@ -36,12 +37,13 @@ wheel-python: $(PY_STAMP)
 lint-python: $(PY_STAMP)
 	cd $(PY_DIR) && ../$(PY_VENV)/bin/ruff check . && ../$(PY_VENV)/bin/ruff format --check .
 
-test-python: lint-python wheel-python test-python-abi3-py39
+# The redis-store tests start their own redis-server (LG_REQUIRE_REDIS=1: missing, they fail).
+test-python: lint-python wheel-python tools-redis test-python-abi3-py39
 	cd $(PY_DIR) && ../$(PY) -m mypy.stubtest loginguard._native
 	cd $(PY_DIR)/python && ../../$(PY) -m mypy --ignore-missing-imports -p loginguard
 	cd $(PY_DIR) && ../$(PY) -m pytest -W error -q
 
-test-python-abi3-py39: wheel-python
+test-python-abi3-py39: wheel-python tools-redis
 	test -x $(PY39_VENV)/bin/python || python3 -m venv $(PY39_VENV)
 	$(PY39_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 	  -c $(PY_DIR)/requirements-dev.txt pytest
@@ -52,3 +54,7 @@ test-python-abi3-py39: wheel-python
 
 bench-python: wheel-python
 	$(PY) $(PY_DIR)/bench/bench.py
+
+# loginguard and django-axes (cache handler on django-redis) against one local redis-server.
+bench-python-redis: wheel-python tools-redis
+	$(PY) $(PY_DIR)/bench/bench_redis.py

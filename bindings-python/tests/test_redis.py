@@ -1,0 +1,234 @@
+"""The binding on the redis store: counters shared by guards on one server, the GIL released
+while a call waits on Redis, the awaitable calls (never blocking the event loop, complete at
+once on the memory store, cancellation), and a guard used by both sides of ``fork()``."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_redis_server import RedisServer, redis_server
+
+import loginguard
+from loginguard import Action, Reason
+
+HANG_GUARD_S = 60  # overall bounds on waiting, never timing assertions
+ALICE = {"account": "alice", "ip": "203.0.113.7"}
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path) as server:
+        yield server
+
+
+def account_failures(guard: loginguard.Guard, account: str) -> int:
+    dims = guard.inspect(account=account).dimensions
+    return next(d.failures for d in dims if d.dimension == "account")
+
+
+def test_two_guards_on_one_server_share_the_counters(redis: RedisServer) -> None:
+    a = loginguard.Guard(redis.policy(), manual_clock=True)
+    b = loginguard.Guard(redis.policy(), manual_clock=True)
+    for i in range(3):
+        d = (a if i % 2 else b).record_failure(**ALICE)
+        assert d.action is Action.ALLOW and not d.degraded
+    d = a.record_failure(**ALICE)
+    assert (d.action, d.reason, d.failures, d.degraded) == (
+        Action.CHALLENGE,
+        Reason.ACCOUNT,
+        4,
+        False,
+    )
+    assert b.check(**ALICE).action is Action.CHALLENGE
+    assert "loginguard" in repr(b) or repr(b).startswith("Guard(")
+
+
+def test_a_call_waiting_on_a_frozen_server_lets_other_threads_run(redis: RedisServer) -> None:
+    guard = loginguard.Guard(redis.policy(timeout="1500ms"))
+    guard.check(**ALICE)  # connected
+    started = threading.Event()
+    outcome: list[object] = []
+
+    def blocked_call() -> None:
+        started.set()
+        try:
+            outcome.append(guard.begin(**ALICE))
+        except loginguard.StoreError as e:
+            outcome.append(e)
+
+    redis.freeze()
+    try:
+        worker = threading.Thread(target=blocked_call)
+        worker.start()
+        assert started.wait(HANG_GUARD_S)
+        progress = 0
+        while worker.is_alive():
+            progress += 1  # only runs while the worker's call has released the GIL
+        worker.join(HANG_GUARD_S)
+    finally:
+        redis.thaw()
+    assert progress > 10_000, progress
+    assert len(outcome) == 1
+    result = outcome[0]
+    assert isinstance(result, loginguard.StoreError) or (
+        isinstance(result, loginguard.Decision) and result.degraded
+    ), result
+    assert not guard.check(**ALICE).degraded  # answers again once the server does
+
+
+def test_awaitable_calls_match_the_sync_ones(redis: RedisServer) -> None:
+    guard = loginguard.Guard(redis.policy(), manual_clock=True)
+
+    async def scenario() -> None:
+        for _ in range(3):
+            d = await guard.abegin(**ALICE)
+            assert d.action is Action.ALLOW
+        d = await guard.arecord_failure(**ALICE)
+        assert (d.action, d.reason, d.failures) == (Action.CHALLENGE, Reason.ACCOUNT, 4)
+        assert (await guard.acheck(**ALICE)) == guard.check(**ALICE)
+        inspection = await guard.ainspect(**ALICE)
+        assert inspection.decision.action is Action.CHALLENGE
+        assert await guard.arecord_success(**ALICE, after_begin=False) is None
+        await guard.areset_ip(ALICE["ip"])
+        await guard.areset_account("alice")
+        assert (await guard.acheck(**ALICE)).action is Action.ALLOW
+        with pytest.raises(TypeError):
+            await guard.acheck(account=1)  # type: ignore[arg-type]
+        with pytest.raises(loginguard.InvalidIpError):
+            await guard.acheck(account="alice", ip="not an address")
+
+    asyncio.run(scenario())
+
+
+def test_a_redis_awaitable_needs_a_running_loop(redis: RedisServer) -> None:
+    guard = loginguard.Guard(redis.policy())
+    with pytest.raises(RuntimeError):
+        guard.acheck(**ALICE)
+
+
+def test_the_event_loop_runs_while_a_call_waits_on_a_frozen_server(
+    redis: RedisServer,
+) -> None:
+    guard = loginguard.Guard(redis.policy(timeout="1500ms"))
+    guard.check(**ALICE)  # connected
+
+    async def scenario() -> tuple[int, object]:
+        ticks = 0
+        call = asyncio.ensure_future(guard.abegin(**ALICE))
+        while not call.done():
+            ticks += 1
+            await asyncio.sleep(0.001)
+        try:
+            return ticks, call.result()
+        except loginguard.StoreError as e:
+            return ticks, e
+
+    redis.freeze()
+    try:
+        ticks, result = asyncio.run(scenario())
+    finally:
+        redis.thaw()
+    assert ticks > 20, ticks  # the loop kept running through the wait
+    assert isinstance(result, loginguard.StoreError) or (
+        isinstance(result, loginguard.Decision) and result.degraded
+    ), result
+
+
+def test_cancelling_the_awaiting_task_leaves_the_counters_whole(redis: RedisServer) -> None:
+    guard = loginguard.Guard(redis.policy(timeout="1s"), manual_clock=True)
+
+    async def scenario() -> None:
+        redis.freeze()
+        try:
+            task = asyncio.ensure_future(guard.arecord_failure(**ALICE))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            redis.thaw()
+        # The started call finishes (or times out) on its own; the guard goes on counting.
+        for _ in range(3):
+            await guard.arecord_failure(**ALICE)
+
+    asyncio.run(scenario())  # waits for the executor's calls at shutdown
+    assert account_failures(guard, "alice") in (3, 4)
+    d = guard.record_failure(**ALICE)
+    assert not d.degraded and d.failures == account_failures(guard, "alice")
+
+
+def test_memory_awaitables_are_complete_when_returned() -> None:
+    guard = loginguard.Guard(manual_clock=True)
+    pending = guard.arecord_failure(**ALICE)
+    assert not isinstance(pending, asyncio.Future)
+    threads = threading.active_count()
+
+    async def scenario() -> None:
+        for _ in range(2):
+            await guard.arecord_failure(**ALICE)
+        d = await pending  # made when arecord_failure was called
+        assert d.failures == 1
+        with pytest.raises(RuntimeError):
+            await pending  # an awaitable is awaited once
+        assert (await guard.acheck(**ALICE)).failures == 3
+        with pytest.raises(TypeError):
+            await guard.abegin(account=b"alice")  # type: ignore[arg-type]
+        assert await guard.areset_account("alice") is None
+
+    asyncio.run(scenario())
+    assert threading.active_count() == threads  # no executor thread was started
+    assert guard.check(**ALICE).failures == 0
+
+
+FORK_SCRIPT = """
+import os, sys, loginguard
+guard = loginguard.Guard(sys.argv[1])
+n = int(sys.argv[2])
+guard.record_failure(account="forked")  # the parent's connection exists before fork()
+pid = os.fork()
+for _ in range(n if pid == 0 else n - 1):
+    d = guard.record_failure(account="forked")
+    assert not d.degraded, d
+if pid == 0:
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+dims = guard.inspect(account="forked").dimensions
+print(next(d.failures for d in dims if d.dimension == "account"))
+"""
+
+
+def test_parent_and_child_of_fork_count_on_one_server(redis: RedisServer) -> None:
+    n = 200
+    policy = redis.policy("[account]\nchallenge_after = 1000\nlock_after = 1000")
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, policy, str(n)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == 2 * n
+    assert int(redis.command("DBSIZE")) > 0
+
+
+def test_bad_redis_settings_are_a_policy_error() -> None:
+    with pytest.raises(loginguard.PolicyError):
+        loginguard.Guard('[store]\nkind = "redis"\nurl = "http://127.0.0.1:1"\n')
+
+
+def test_a_stopped_server_gives_degraded_decisions(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as server:
+        policy = server.policy(timeout="200ms")
+        guard = loginguard.Guard(policy)
+        assert not guard.begin(**ALICE).degraded
+    d = guard.begin(**ALICE)  # the server is gone: on_error's decision, within the timeout
+    assert d.degraded and d.action is Action.CHALLENGE
+    with pytest.raises(loginguard.StoreError):
+        loginguard.Guard(policy)  # a new guard cannot reach it: a clear error, no guard

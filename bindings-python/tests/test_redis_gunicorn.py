@@ -1,0 +1,135 @@
+"""Two hosts on one Redis: the test project under two gunicorn masters on two ports (2 sync
+workers each), both on one redis-store policy file. Requests alternate between the hosts; the
+CAPTCHA step appears after the 4th wrong password whichever host answers."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_gunicorn import CHALLENGE, LOGIN_FORM, PASSWORD, Server, _csrf, _login, _manage
+from test_redis_server import RedisServer, redis_server
+
+import loginguard
+from loginguard import Action, Reason
+
+TESTS_DIR = Path(__file__).resolve().parent
+HOSTS = 2
+WORKERS = 2
+HANG_GUARD_S = 120  # an overall bound on waiting for gunicorn, never a timing assertion
+ACCOUNTS = [f"user{i}" for i in range(4)]
+
+
+def _start_host(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    with log.open("wb") as log_out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(WORKERS),
+                "--worker-class",
+                "sync",
+                "--bind",
+                "127.0.0.1:0",
+                "--config",
+                "/dev/null",
+                "django_project.wsgi",
+            ],
+            env=env,
+            cwd=TESTS_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=log_out,
+            stderr=log_out,
+        )
+    deadline = time.monotonic() + HANG_GUARD_S
+    while True:
+        text = log.read_text()
+        port = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
+        if port and len(re.findall(r"Booting worker with pid", text)) >= WORKERS:
+            return proc, int(port.group(1))
+        if proc.poll() is not None:
+            pytest.fail(f"gunicorn exited with {proc.returncode}:\n{text}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"gunicorn did not start within {HANG_GUARD_S} s:\n{text}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def hosts(tmp_path: Path, redis: RedisServer) -> Iterator[list[Server]]:
+    policy_file = tmp_path / "loginguard.toml"
+    # The network counter is off: every attempt comes from 127.0.0.1.
+    policy_file.write_text(
+        f'[ip]\nenabled = false\n\n[store]\nkind = "redis"\nurl = "{redis.url}"\n'
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "django_project.settings",
+        "PYTHONPATH": str(TESTS_DIR),
+        "LOGINGUARD_POLICY_FILE": str(policy_file),
+        "LOGINGUARD_TEST_DB": str(tmp_path / "db.sqlite3"),
+        "LOGINGUARD_TEST_ALLOWED_HOSTS": "127.0.0.1",
+        "LOGINGUARD_MANUAL_CLOCK": "0",
+        "LOGINGUARD_TEST_WORKER_HEADER": "1",
+    }
+    _manage(env, "migrate", "--noinput")
+    users = "; ".join(f"User.objects.create_user({a!r}, password={PASSWORD!r})" for a in ACCOUNTS)
+    _manage(env, "shell", "-c", f"from django.contrib.auth.models import User; {users}")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        servers = []
+        for i in range(HOSTS):
+            proc, port = _start_host(env, tmp_path / f"gunicorn-{i}.log")
+            procs.append(proc)
+            servers.append(Server(port, policy_file))
+        yield servers
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=HANG_GUARD_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_captcha_after_the_4th_failure_whichever_host_answers(hosts: list[Server]) -> None:
+    observer = loginguard.Guard.from_policy_file(hosts[0].policy_file)
+    n = 0
+    for account in ACCOUNTS:
+        csrf = _csrf(hosts[n % HOSTS])
+        for i in range(1, 4):
+            n += 1
+            r = _login(hosts[n % HOSTS], csrf, account, f"wrong {i}")
+            assert r.status == 200 and r.worker, f"{account} failure {i}: {r.status}"
+            assert LOGIN_FORM in r.text and CHALLENGE not in r.text, f"{account} failure {i}"
+        n += 1
+        r = _login(hosts[n % HOSTS], csrf, account, "wrong 4")
+        assert r.status == 200 and CHALLENGE in r.text, f"{account}: no CAPTCHA step"
+        d = observer.check(account=account, ip="127.0.0.1")
+        assert (d.action, d.reason, d.failures, d.degraded) == (
+            Action.CHALLENGE,
+            Reason.ACCOUNT,
+            4,
+            False,
+        )
+        # The right password without the CAPTCHA: both hosts ask for it, log nobody in.
+        for host in hosts:
+            r = _login(host, csrf, account, PASSWORD)
+            assert r.status == 200 and CHALLENGE in r.text, account
+            assert not any("sessionid" in c for c in r.headers.get_all("Set-Cookie", []))
