@@ -11,6 +11,7 @@ pub struct Args {
     ip: Option<String>,
     device: Option<String>,
     json: bool,
+    prometheus: bool,
     positional: Vec<String>,
 }
 
@@ -30,6 +31,7 @@ impl Args {
                 "--ip" => a.ip = Some(value()?),
                 "--device" => a.device = Some(value()?),
                 "--json" => a.json = true,
+                "--prometheus" => a.prometheus = true,
                 s if s.starts_with("--") => return Err(format!("unknown option {s}")),
                 _ => a.positional.push(arg.clone()),
             }
@@ -182,7 +184,9 @@ pub fn reset_ip(args: &[String]) -> Result<(), String> {
 pub fn stats(args: &[String]) -> Result<(), String> {
     let a = Args::parse(args)?;
     let s = a.guard()?.stats();
-    if a.json {
+    if a.prometheus {
+        print!("{}", crate::metrics::exposition(&s)?);
+    } else if a.json {
         let redis = s.redis.map(|r| {
             json!({
                 "round_trips": r.round_trips,

@@ -1,6 +1,7 @@
 //! `loginguard`: the login-storm simulation and policy checks.
 
 mod admin;
+mod metrics;
 mod simulate;
 
 use std::process::ExitCode;
@@ -24,8 +25,9 @@ or \"redis\"):
       clear the account's counters, reset_required included
   loginguard reset-ip --policy FILE IP [--json]
       clear the network's counter
-  loginguard stats --policy FILE [--json]
-      keys in use, evictions, refused inserts, decisions by action
+  loginguard stats --policy FILE [--json | --prometheus]
+      keys in use, evictions, refused inserts, decisions by action (and the
+      redis store's own figures); --prometheus prints the text exposition format
   loginguard record-failure --policy FILE [--account A] [--ip IP] [--device D] [--json]
       record one failed login (for trying a policy or an integration)
 ";

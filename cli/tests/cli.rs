@@ -151,3 +151,38 @@ fn processes_share_counters_through_a_shared_store() {
     assert!(err.contains("shared") && err.contains("redis"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn stats_in_the_prometheus_exposition_format() {
+    let dir = std::env::temp_dir().join(format!("loginguard-cli-prom-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    let store = dir.join("counters.store");
+    std::fs::write(
+        &policy,
+        format!("[store]\nkind = \"shared\"\npath = {store:?}\ncapacity = 1024\n"),
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    for _ in 0..4 {
+        loginguard(&["record-failure", "--policy", p, "--account", "alice"]);
+    }
+    let (code, out, err) = loginguard(&["stats", "--policy", p, "--prometheus"]);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "# TYPE loginguard_decisions counter",
+        "loginguard_decisions_total{action=\"allow\"} 3",
+        "loginguard_decisions_total{action=\"challenge\"} 1",
+        "loginguard_decisions_total{action=\"deny\"} 0",
+        "loginguard_tracked_keys 1",
+        "loginguard_capacity_keys 1024",
+        "loginguard_evictions_total 0",
+        "loginguard_refused_inserts_total 0",
+        "# UNIT loginguard_memory_bytes bytes",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no {line:?} in\n{out}");
+    }
+    assert!(out.ends_with("# EOF\n"), "{out}");
+    assert!(!out.contains("loginguard_redis_"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -122,6 +122,16 @@ fn admin_commands_work_against_a_redis_store() {
     assert_eq!(v["redis"]["may_evict_counters"], false, "{v}");
     let (_, out, _) = loginguard(&["stats", "--policy", p]);
     assert!(out.contains("redis:"), "{out}");
+    let (code, out, _) = loginguard(&["stats", "--policy", p, "--prometheus"]);
+    assert_eq!(code, 0);
+    for line in [
+        "# TYPE loginguard_redis_round_trips counter",
+        "loginguard_redis_errors_total 0",
+        "loginguard_redis_circuit_open 0",
+        "loginguard_redis_may_evict_counters 0",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no {line:?} in\n{out}");
+    }
 
     assert_eq!(loginguard(&["reset-account", "--policy", p, "alice"]).0, 0);
     let (_, out, _) = loginguard(&["inspect", "--policy", p, "--account", "alice"]);
