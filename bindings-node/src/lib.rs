@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use loginguard::{Attempt, Guard, ManualClock, Policy, RedisConfig, StoreKind};
-use napi::bindgen_prelude::{FromNapiValue, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{FromNapiValue, Object, Unknown};
 use napi::{Env, ValueType};
 use napi_derive::napi;
 
 use convert::{AttemptArgs, Decision, GuardEvent, Inspection, OwnedIp, Stats};
 use error::{Code, Result};
-use promise::Outcome;
 
 /// Whether a decision's action lets the application check the password:
 /// `allow`, or `challenge` when the user passed the CAPTCHA (the core's rule).
@@ -155,7 +154,7 @@ impl NativeGuard {
         env: &'env Env,
         policy: Unknown<'_>,
         manual_clock: Unknown<'_>,
-    ) -> Result<PromiseRaw<'env, Outcome<NativeGuard>>> {
+    ) -> Result<Object<'env>> {
         let toml = convert::policy_text(policy)?;
         let manual_clock = flag(manual_clock, "manualClock")?;
         promise::run(env, move || {
@@ -177,7 +176,7 @@ impl NativeGuard {
         env: &'env Env,
         path: Unknown<'_>,
         manual_clock: Unknown<'_>,
-    ) -> Result<PromiseRaw<'env, Outcome<NativeGuard>>> {
+    ) -> Result<Object<'env>> {
         let Some(path) = convert::text(path, "path")? else {
             return Err(error::new(Code::Type, "path must be a string"));
         };
@@ -228,7 +227,7 @@ impl NativeGuard {
         ip: Unknown<'_>,
         device: Unknown<'_>,
         challenge_passed: Unknown<'_>,
-    ) -> Result<PromiseRaw<'env, Outcome<Decision>>> {
+    ) -> Result<Object<'env>> {
         let attempt = AttemptArgs::from_js(account, ip, device)?.into_owned();
         let challenge_passed = flag(challenge_passed, "challengePassed")?;
         if op > 2 {
@@ -260,7 +259,7 @@ impl NativeGuard {
         ip: Unknown<'_>,
         device: Unknown<'_>,
         after_begin: Unknown<'_>,
-    ) -> Result<PromiseRaw<'env, Outcome<()>>> {
+    ) -> Result<Object<'env>> {
         let attempt = AttemptArgs::from_js(account, ip, device)?.into_owned();
         let after_begin = flag(after_begin, "afterBegin")?;
         let core = self.core.clone();
@@ -279,7 +278,7 @@ impl NativeGuard {
         &self,
         env: &'env Env,
         account: Unknown<'_>,
-    ) -> Result<PromiseRaw<'env, Outcome<()>>> {
+    ) -> Result<Object<'env>> {
         let Some(account) = convert::text(account, "account")? else {
             return Err(error::new(Code::Type, "account must be a string"));
         };
@@ -295,11 +294,7 @@ impl NativeGuard {
         ts_args_type = "ip: string | Uint8Array",
         ts_return_type = "Promise<undefined | Error>"
     )]
-    pub fn reset_ip_async<'env>(
-        &self,
-        env: &'env Env,
-        ip: Unknown<'_>,
-    ) -> Result<PromiseRaw<'env, Outcome<()>>> {
+    pub fn reset_ip_async<'env>(&self, env: &'env Env, ip: Unknown<'_>) -> Result<Object<'env>> {
         let Some(ip) = convert::text_or_bytes(ip, "ip")? else {
             return Err(error::new(
                 Code::Type,
@@ -328,7 +323,7 @@ impl NativeGuard {
         account: Unknown<'_>,
         ip: Unknown<'_>,
         device: Unknown<'_>,
-    ) -> Result<PromiseRaw<'env, Outcome<Inspection>>> {
+    ) -> Result<Object<'env>> {
         let attempt = AttemptArgs::from_js(account, ip, device)?.into_owned();
         let core = self.core.clone();
         promise::run(env, move || {
@@ -338,7 +333,7 @@ impl NativeGuard {
 
     /// `stats` off the JS thread.
     #[napi(catch_unwind, ts_return_type = "Promise<Stats | Error>")]
-    pub fn stats_async<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Outcome<Stats>>> {
+    pub fn stats_async<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let core = self.core.clone();
         promise::run(env, move || {
             error::core(|| Ok(core.guard.stats())).map(Stats::from)
