@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_redis_server import RedisServer, redis_server
@@ -18,7 +19,7 @@ import loginguard
 from loginguard import Action, Reason
 
 HANG_GUARD_S = 60  # overall bounds on waiting, never timing assertions
-ALICE = {"account": "alice", "ip": "203.0.113.7"}
+ALICE: dict[str, Any] = {"account": "alice", "ip": "203.0.113.7"}
 
 
 @pytest.fixture
@@ -214,7 +215,7 @@ def test_parent_and_child_of_fork_count_on_one_server(redis: RedisServer) -> Non
         timeout=HANG_GUARD_S,
     )
     assert done.returncode == 0, done.stderr
-    assert int(done.stdout) == 2 * n
+    assert int(done.stdout) == 2 * n, "failures were lost between the parent and the child"
     assert int(redis.command("DBSIZE")) > 0
 
 
