@@ -155,6 +155,7 @@ fn run(u: &mut Unstructured<'_>, g: *mut lg_guard) -> Result<()> {
                     has_retry: false,
                     retry_after_ms: 0,
                     failures: 0,
+                    degraded: false,
                 };
                 // SAFETY: a live decision.
                 assert_eq!(
