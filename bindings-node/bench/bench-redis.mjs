@@ -4,7 +4,9 @@
 // limiters: get both, then consume both on the failure) and a single limiter's consume.
 // Reported: median and p99 latency per attempt with one client, Redis commands per attempt
 // (INFO commandstats deltas), and throughput with 1 and 32 concurrent clients (in-flight
-// promises). Usage: node bench/bench-redis.mjs [attempts]   (make bench-node-redis)
+// promises). Redis counts the commands a script runs too (EVALSHA plus what it calls).
+// Contenders take turns, RUNS times, on fresh keys; each figure is the median over the runs.
+// Usage: node bench/bench-redis.mjs [attempts] [runs]   (make bench-node-redis)
 import { createRequire } from 'node:module'
 import { commandCalls, startRedis } from './redis-server.mjs'
 
@@ -14,6 +16,7 @@ const { RateLimiterRedis } = require('rate-limiter-flexible')
 const Redis = require('ioredis')
 
 const ATTEMPTS = Math.max(1000, Number(process.argv[2] ?? 20_000))
+const RUNS = Math.max(1, Number(process.argv[3] ?? 3))
 const WARMUP = 2000
 const MASK = (1n << 64n) - 1n
 
@@ -181,21 +184,38 @@ async function manyClients(attempt, clients) {
   return ATTEMPTS / (Number(process.hrtime.bigint() - start) / 1e9)
 }
 
-const rows = []
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const results = contenders.map(() => [])
 try {
-  for (const c of contenders) {
-    degraded = 0
-    const single = await oneClient(await c.setup())
-    const at32 = await manyClients(await c.setup(), 32)
-    rows.push({ name: c.name, ...single, at32, degraded })
+  for (let r = 0; r < RUNS; r++) {
+    for (const [i, c] of contenders.entries()) {
+      degraded = 0
+      const single = await oneClient(await c.setup())
+      const at32 = await manyClients(await c.setup(), 32)
+      results[i].push({ ...single, at32, degraded })
+    }
   }
 } finally {
   ioredis.disconnect()
   redis.stop()
 }
 
+const rows = contenders.map((c, i) => {
+  const rs = results[i]
+  const pick = (k) => median(rs.map((x) => x[k]))
+  return {
+    name: c.name,
+    medianUs: pick('medianUs'),
+    p99Us: pick('p99Us'),
+    perSecond: pick('perSecond'),
+    at32: pick('at32'),
+    commands: pick('commands'),
+    byCommand: rs[0].byCommand,
+    degraded: rs.reduce((n, x) => n + x.degraded, 0),
+  }
+})
 const version = (await import('node:fs')).readFileSync('/proc/version', 'utf8').split(' ')[2]
-console.log(`Node ${process.version}, Linux ${version}; one local redis-server; zipf workload, ${ATTEMPTS} attempts per run`)
+console.log(`Node ${process.version}, Linux ${version}; one local redis-server; zipf workload, ${ATTEMPTS} attempts per run, median of ${RUNS} runs`)
 console.log('| contender | median us | p99 us | Redis commands / attempt | attempts/s, 1 client | attempts/s, 32 clients |')
 console.log('|-----------|----------:|-------:|-------------------------:|---------------------:|-----------------------:|')
 for (const r of rows) {
