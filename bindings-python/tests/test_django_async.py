@@ -24,7 +24,7 @@ from test_redis_server import RedisServer, redis_server
 
 import loginguard
 from loginguard import Action, Reason
-from loginguard.django import devices, get_guard
+from loginguard.django import conf, devices, get_guard
 from loginguard.django.middleware import LoginGuardMiddleware
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("test_django_async")]
@@ -101,6 +101,36 @@ def redis_guard(redis: RedisServer, tmp_path: Path, settings: Any) -> loginguard
     return guard
 
 
+class LoopCalls:
+    """The guard, recording which of its calls are made on a thread running an event loop."""
+
+    def __init__(self, guard: loginguard.Guard) -> None:
+        self.guard = guard
+        self.on_loop: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.guard, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                asyncio.get_running_loop()
+                self.on_loop.append(name)
+            except RuntimeError:
+                pass
+            return attr(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def loop_calls(redis_guard: loginguard.Guard) -> LoopCalls:
+    calls = LoopCalls(redis_guard)
+    conf._guard = calls  # type: ignore[assignment]
+    return calls
+
+
 @pytest.fixture(autouse=True)
 def users(db: Any) -> None:
     User.objects.create_user("alice", "alice@example.com", "alice-pw")
@@ -129,7 +159,7 @@ def run(scenario: Any) -> None:
 
 @pytest.mark.parametrize("url", ["/accounts/login/", "/async-login/"])
 def test_the_4th_failure_asks_for_the_captcha_and_a_lock_gives_429(
-    url: str, redis_guard: loginguard.Guard
+    url: str, redis_guard: loginguard.Guard, loop_calls: LoopCalls
 ) -> None:
     async def scenario() -> None:
         client = AsyncClient()
@@ -152,6 +182,8 @@ def test_the_4th_failure_asks_for_the_captcha_and_a_lock_gives_429(
     run(scenario)
     d = redis_guard.check(account="alice", ip=A)
     assert (d.action, d.reason, d.degraded) == (Action.DENY, Reason.ACCOUNT_IP, False)
+    # The event loop's thread only ever made the awaitable calls (never a blocking one).
+    assert loop_calls.on_loop and all(name.startswith("a") for name in loop_calls.on_loop)
 
 
 def test_a_login_after_the_captcha_succeeds_and_clears_the_counter(
@@ -170,7 +202,9 @@ def test_a_login_after_the_captcha_succeeds_and_clears_the_counter(
     assert redis_guard.check(account="alice", ip=A).action is Action.ALLOW
 
 
-def test_the_backend_alone_refuses_async_api_logins(redis_guard: loginguard.Guard) -> None:
+def test_the_backend_alone_refuses_async_api_logins(
+    redis_guard: loginguard.Guard, loop_calls: LoopCalls
+) -> None:
     async def scenario() -> None:
         client = AsyncClient()
         for i in range(4):
@@ -181,6 +215,7 @@ def test_the_backend_alone_refuses_async_api_logins(redis_guard: loginguard.Guar
 
     run(scenario)
     assert redis_guard.check(account="alice", ip=A).failures == 4
+    assert loop_calls.on_loop and all(name.startswith("a") for name in loop_calls.on_loop)
 
 
 def test_the_middleware_is_async_under_an_async_chain() -> None:
