@@ -121,11 +121,19 @@ def begin(request: Any, account: str | None, *, from_view: bool) -> LoginState:
     return LoginState(attempt, decision, passed, from_view=from_view)
 
 
+async def _aguard() -> loginguard.Guard:
+    """The process-wide guard; built in a thread the first time (a redis guard connects)."""
+    guard = conf._guard
+    if guard is not None:
+        return guard
+    return await sync_to_async(conf.get_guard, thread_sensitive=False)()
+
+
 async def abegin(request: Any, account: str | None, *, from_view: bool) -> LoginState:
     """``begin`` for async views and ASGI: the guard's awaitable calls (on a redis guard the
     event loop never waits on Redis), the device lookup and the CAPTCHA verification in a
     thread."""
-    guard = conf.get_guard()
+    guard = await _aguard()
     ip = (conf.client_ip(request) or None) if request is not None else None
     device = None
     if request is not None and account and request.COOKIES.get(devices.cookie_name()):
