@@ -49,3 +49,35 @@ fn a_forked_child_uses_its_own_connection() {
     let clients = server.cli(&["client", "list"]);
     assert!(clients.lines().count() >= 2, "{clients}");
 }
+
+#[test]
+fn a_forked_parent_and_child_count_exactly_on_one_key() {
+    if !available() {
+        return;
+    }
+    let server = Server::start();
+    let mut policy = Policy::default();
+    on_redis(&mut policy, &server.url(), "fork-one-key");
+    let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
+    let alice = Attempt::new().account("alice");
+    // Draw a write nonce before the fork, so both processes start from the
+    // same generator state: each must still write values of its own.
+    g.record_success(&alice, false).unwrap();
+    g.record_failure(&Attempt::new().account("warm")).unwrap();
+    // SAFETY: the child only runs this thread's code and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    let record = || (0..200).all(|_| !g.record_failure(&alice).unwrap().degraded);
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(record));
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(if matches!(ok, Ok(true)) { 0 } else { 1 }) };
+    }
+    assert!(record(), "the parent saw a degraded decision");
+    let mut status = 0;
+    // SAFETY: waits for the child this test forked.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    let d = g.inspect(&alice).unwrap().dimensions[0];
+    assert_eq!(d.consecutive, 400, "failures lost between parent and child");
+}

@@ -295,15 +295,20 @@ fn store_error(e: impl std::fmt::Display) -> Error {
 }
 
 /// A fresh 22-bit write nonce, never `not` (the value being replaced).
+///
+/// The generator is seeded per thread and per process: a child of `fork()`
+/// inherits its parent's thread-local state, and drawing the parent's nonces
+/// would make one process's write look like a replay of the other's.
 fn nonce(not: Option<&[u8]>) -> u32 {
     use std::cell::Cell;
-    thread_local!(static STATE: Cell<u64> = const { Cell::new(0) });
+    thread_local!(static STATE: Cell<(u32, u64)> = const { Cell::new((0, 0)) });
     let old = not
         .and_then(|b| <[u8; 16]>::try_from(b).ok())
         .map(|b| (u128::from_le_bytes(b) >> 106) as u32);
+    let pid = std::process::id();
     STATE.with(|s| loop {
-        let mut x = s.get();
-        if x == 0 {
+        let (seeded_by, mut x) = s.get();
+        if x == 0 || seeded_by != pid {
             let mut seed = [0u8; 8];
             let _ = getrandom::fill(&mut seed);
             x = u64::from_le_bytes(seed) | 1;
@@ -312,7 +317,7 @@ fn nonce(not: Option<&[u8]>) -> u32 {
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
-        s.set(x);
+        s.set((pid, x));
         let n = (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as u32 & ((1 << TAG_BITS) - 1);
         if Some(n) != old {
             return n;
@@ -778,5 +783,47 @@ fn collect_text(v: Value, out: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nonce;
+
+    /// A child of `fork()` draws nonces of its own: the same sequence as its
+    /// parent would turn one process's write into a "replay" of the other's.
+    #[test]
+    fn a_forked_child_draws_other_nonces_than_its_parent() {
+        nonce(None); // seed this thread's generator before the fork
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the child only draws nonces, writes them and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        let draw = || -> [u32; 4] { std::array::from_fn(|_| nonce(None)) };
+        if pid == 0 {
+            let mine = draw();
+            // SAFETY: writes the child's nonces to the pipe, then ends the child.
+            unsafe {
+                libc::write(fds[1], mine.as_ptr().cast(), std::mem::size_of_val(&mine));
+                libc::_exit(0);
+            }
+        }
+        let ours = draw();
+        let mut theirs = [0u32; 4];
+        // SAFETY: reads at most the buffer's size from the pipe.
+        let n = unsafe {
+            libc::read(
+                fds[0],
+                theirs.as_mut_ptr().cast(),
+                std::mem::size_of_val(&theirs),
+            )
+        };
+        let mut status = 0;
+        // SAFETY: waits for the child this test forked.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(n as usize, std::mem::size_of_val(&theirs));
+        assert_ne!(ours, theirs, "parent and child drew the same nonces");
     }
 }
