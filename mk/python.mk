@@ -46,7 +46,7 @@ test-python: lint-python wheel-python tools-redis test-python-abi3-py39
 test-python-abi3-py39: wheel-python tools-redis
 	test -x $(PY39_VENV)/bin/python || python3 -m venv $(PY39_VENV)
 	$(PY39_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-	  -c $(PY_DIR)/requirements-dev.txt pytest
+	  -c $(PY_DIR)/requirements-dev.txt pytest prometheus-client
 	$(PY39_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
 	  --force-reinstall $(PY_WHEELS)/loginguard-*-cp39-abi3-*.whl
 	cd $(PY_DIR) && ../$(PY39_VENV)/bin/python -m pytest -c /dev/null -W error -q -p no:cacheprovider \
