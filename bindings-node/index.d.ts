@@ -147,6 +147,33 @@ export declare function letsPasswordBeChecked(action: Action, challengePassed?: 
 /** Which counter (or list) decided. */
 export type Reason = 'account' | 'account_ip' | 'ip' | 'device' | 'denylist'
 
+/**
+ * What a redis guard saw of Redis since it opened the store (this process's
+ * counts), and what Redis's `INFO` said when `stats` was called.
+ */
+export interface RedisStats {
+  /** Round trips sent (a pipeline counts once). */
+  roundTrips: number
+  /** Operations that failed: timeouts, refused connections, server errors. */
+  errors: number
+  /** Decisions made by `store.on_error` (with `degraded` set). */
+  degraded: number
+  /** Compare-and-set writes sent again after another host changed the key. */
+  casRetries: number
+  /** Operations that gave up after too many conflicts on one key. */
+  casExhausted: number
+  /** `check`s and `begin`s answered by the local lock cache. */
+  lockCacheHits: number
+  /** Whether the circuit breaker is open (Redis failed repeatedly). */
+  circuitOpen: boolean
+  /** Redis's `evicted_keys`; `null` when unknown. */
+  evictedKeys: number | null
+  /** Whether Redis's `maxmemory-policy` can evict counters; `null` when unknown. */
+  mayEvictCounters: boolean | null
+  /** Redis's `used_memory` in bytes; `null` when unknown. */
+  usedMemory: number | null
+}
+
 /** A snapshot of the guard's table and decisions. */
 export interface Stats {
   /** Keys the table can track. */
@@ -164,4 +191,6 @@ export interface Stats {
   challenge: number
   deny: number
   resetRequired: number
+  /** The redis store's own facts; `null` for the memory and shared stores. */
+  redis?: RedisStats
 }

@@ -67,10 +67,12 @@ const contenders = [
       const guard = await AsyncGuard.create({
         policy: `[store]\nkind = "redis"\nurl = "${redis.url}"\nprefix = "lg${++runs}"\ntimeout = "2s"\n`,
       })
-      return async (account, ip) => {
+      const attempt = async (account, ip) => {
         const d = await guard.begin({ account, ip })
         if (d.degraded) degraded++
       }
+      attempt.guard = guard
+      return attempt
     },
   },
   {
@@ -79,13 +81,15 @@ const contenders = [
       const guard = await AsyncGuard.create({
         policy: `[store]\nkind = "redis"\nurl = "${redis.url}"\nprefix = "lg${++runs}"\ntimeout = "2s"\n`,
       })
-      return async (account, ip) => {
-        const attempt = { account, ip }
-        const d = await guard.check(attempt)
+      const attempt = async (account, ip) => {
+        const a = { account, ip }
+        const d = await guard.check(a)
         if (d.degraded) degraded++
         if (d.action === 'deny') return
-        if ((await guard.recordFailure(attempt)).degraded) degraded++
+        if ((await guard.recordFailure(a)).degraded) degraded++
       }
+      attempt.guard = guard
+      return attempt
     },
   },
   {
@@ -144,6 +148,10 @@ const { accounts, ips } = zipfWorkload(ATTEMPTS + WARMUP)
 async function oneClient(attempt) {
   for (let k = ATTEMPTS; k < ATTEMPTS + WARMUP; k++) await attempt(accounts[k], ips[k])
   const before = await commandCalls(redis.port)
+  // The guard's own count of round trips (stats() sends a few itself: measured, then subtracted).
+  const roundTrips = async () => (await attempt.guard.stats()).redis.roundTrips
+  const statsCost = attempt.guard ? -(await roundTrips()) + (await roundTrips()) : 0
+  const tripsBefore = attempt.guard ? await roundTrips() : 0
   const times = new Float64Array(ATTEMPTS)
   const start = process.hrtime.bigint()
   for (let k = 0; k < ATTEMPTS; k++) {
@@ -153,6 +161,7 @@ async function oneClient(attempt) {
   }
   const total = Number(process.hrtime.bigint() - start)
   const after = await commandCalls(redis.port)
+  const trips = attempt.guard ? ((await roundTrips()) - tripsBefore - statsCost) / ATTEMPTS : null
   const commands = {}
   let all = 0
   for (const [name, calls] of Object.entries(after)) {
@@ -169,6 +178,7 @@ async function oneClient(attempt) {
     perSecond: ATTEMPTS / (total / 1e9),
     commands: all / ATTEMPTS,
     byCommand: commands,
+    trips,
   }
 }
 
@@ -211,16 +221,18 @@ const rows = contenders.map((c, i) => {
     at32: pick('at32'),
     commands: pick('commands'),
     byCommand: rs[0].byCommand,
+    trips: rs[0].trips,
     degraded: rs.reduce((n, x) => n + x.degraded, 0),
   }
 })
 const version = (await import('node:fs')).readFileSync('/proc/version', 'utf8').split(' ')[2]
 console.log(`Node ${process.version}, Linux ${version}; one local redis-server; zipf workload, ${ATTEMPTS} attempts per run, median of ${RUNS} runs`)
-console.log('| contender | median us | p99 us | Redis commands / attempt | attempts/s, 1 client | attempts/s, 32 clients |')
-console.log('|-----------|----------:|-------:|-------------------------:|---------------------:|-----------------------:|')
+console.log('| contender | median us | p99 us | round trips / attempt | Redis commands / attempt | attempts/s, 1 client | attempts/s, 32 clients |')
+console.log('|-----------|----------:|-------:|----------------------:|-------------------------:|---------------------:|-----------------------:|')
 for (const r of rows) {
-  const cmds = Object.entries(r.byCommand).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')
-  console.log(`| ${r.name} | ${r.medianUs.toFixed(1)} | ${r.p99Us.toFixed(1)} | ${r.commands.toFixed(2)} (${cmds}) | ${r.perSecond.toFixed(0)} | ${r.at32.toFixed(0)} |`)
+  const cmds = Object.entries(r.byCommand).filter(([, v]) => v >= 0.005).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')
+  const trips = r.trips === null ? '—' : r.trips.toFixed(2)
+  console.log(`| ${r.name} | ${r.medianUs.toFixed(1)} | ${r.p99Us.toFixed(1)} | ${trips} | ${r.commands.toFixed(2)} (${cmds}) | ${r.perSecond.toFixed(0)} | ${r.at32.toFixed(0)} |`)
 }
 const single = rows.find((r) => r.name.includes('single'))
 for (const r of rows.filter((x) => x.name.startsWith('loginguard'))) {

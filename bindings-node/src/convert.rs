@@ -335,6 +335,52 @@ pub struct Stats {
     pub challenge: f64,
     pub deny: f64,
     pub reset_required: f64,
+    /// The redis store's own facts; `null` for the memory and shared stores.
+    pub redis: Option<RedisStats>,
+}
+
+/// What a redis guard saw of Redis since it opened the store (this process's
+/// counts), and what Redis's `INFO` said when `stats` was called.
+#[derive(Debug, Clone)]
+#[napi(object, use_nullable = true)]
+pub struct RedisStats {
+    /// Round trips sent (a pipeline counts once).
+    pub round_trips: f64,
+    /// Operations that failed: timeouts, refused connections, server errors.
+    pub errors: f64,
+    /// Decisions made by `store.on_error` (with `degraded` set).
+    pub degraded: f64,
+    /// Compare-and-set writes sent again after another host changed the key.
+    pub cas_retries: f64,
+    /// Operations that gave up after too many conflicts on one key.
+    pub cas_exhausted: f64,
+    /// `check`s and `begin`s answered by the local lock cache.
+    pub lock_cache_hits: f64,
+    /// Whether the circuit breaker is open (Redis failed repeatedly).
+    pub circuit_open: bool,
+    /// Redis's `evicted_keys`; `null` when unknown.
+    pub evicted_keys: Option<f64>,
+    /// Whether Redis's `maxmemory-policy` can evict counters; `null` when unknown.
+    pub may_evict_counters: Option<bool>,
+    /// Redis's `used_memory` in bytes; `null` when unknown.
+    pub used_memory: Option<f64>,
+}
+
+impl From<loginguard::RedisStats> for RedisStats {
+    fn from(r: loginguard::RedisStats) -> Self {
+        RedisStats {
+            round_trips: r.round_trips as f64,
+            errors: r.errors as f64,
+            degraded: r.degraded as f64,
+            cas_retries: r.cas_retries as f64,
+            cas_exhausted: r.cas_exhausted as f64,
+            lock_cache_hits: r.lock_cache_hits as f64,
+            circuit_open: r.circuit_open,
+            evicted_keys: r.evicted_keys.map(|n| n as f64),
+            may_evict_counters: r.may_evict_counters,
+            used_memory: r.used_memory.map(|n| n as f64),
+        }
+    }
 }
 
 impl From<loginguard::Stats> for Stats {
@@ -349,6 +395,7 @@ impl From<loginguard::Stats> for Stats {
             challenge: s.challenge as f64,
             deny: s.deny as f64,
             reset_required: s.reset_required as f64,
+            redis: s.redis.map(RedisStats::from),
         }
     }
 }
