@@ -179,29 +179,39 @@ impl Drop for Server {
     }
 }
 
+/// A node's role, as `ROLE` tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    /// A replica of the primary on this port.
+    Replica(u16),
+    Unknown,
+}
+
 /// A 3-node Redis Cluster on loopback, slots spread by `redis-cli --cluster create`.
 pub struct Cluster {
     pub nodes: Vec<Server>,
+    /// Primaries it was created with.
+    pub shards: usize,
 }
 
 impl Cluster {
     pub fn start() -> Cluster {
-        let base = free_ports(3);
-        let nodes: Vec<Server> = (0..3)
+        Cluster::start_with(3, 0, &["--cluster-node-timeout", "2000"])
+    }
+
+    /// `nodes` servers (given `extra` arguments), `replicas` replicas per
+    /// primary; returns once every node sees `cluster_state:ok` and every
+    /// replica's link to its primary is up.
+    pub fn start_with(count: u16, replicas: u16, extra: &[&str]) -> Cluster {
+        let base = free_ports(count);
+        let nodes: Vec<Server> = (0..count)
             .map(|i| {
                 let port = base + i;
                 let conf = format!("nodes-{port}.conf");
-                Server::start_on(
-                    port,
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        &conf,
-                        "--cluster-node-timeout",
-                        "2000",
-                    ],
-                )
+                let mut args = vec!["--cluster-enabled", "yes", "--cluster-config-file", &conf];
+                args.extend_from_slice(extra);
+                Server::start_on(port, &args)
             })
             .collect();
         let addrs: Vec<String> = nodes
@@ -212,7 +222,7 @@ impl Cluster {
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli --cluster create runs");
         assert!(
@@ -220,17 +230,88 @@ impl Cluster {
             "cluster create: {}",
             String::from_utf8_lossy(&out.stdout)
         );
+        let shards = (count / (replicas + 1)) as usize;
+        let cluster = Cluster { nodes, shards };
+        cluster.wait_ok(&[], Duration::from_secs(30));
+        cluster
+    }
+
+    /// Waits until every node but those in `skip` (stopped ones: redis-cli
+    /// would wait for them forever) sees `cluster_state:ok`, there are
+    /// as many primaries as at the start, and every replica's link is up.
+    pub fn wait_ok(&self, skip: &[usize], within: Duration) {
         let start = Instant::now();
-        for n in &nodes {
-            while !n.cli(&["cluster", "info"]).contains("cluster_state:ok") {
-                assert!(
-                    start.elapsed() < Duration::from_secs(20),
-                    "the cluster did not come up"
-                );
-                std::thread::sleep(Duration::from_millis(50));
+        loop {
+            let live: Vec<&Server> = (0..self.nodes.len())
+                .filter(|i| !skip.contains(i))
+                .map(|i| &self.nodes[i])
+                .collect();
+            let ok = live.iter().all(|n| {
+                n.cli(&["cluster", "info"]).contains("cluster_state:ok")
+                    && match self.role_of(n) {
+                        Role::Primary => true,
+                        Role::Replica(_) => n
+                            .cli(&["info", "replication"])
+                            .contains("master_link_status:up"),
+                        Role::Unknown => false,
+                    }
+            });
+            let primaries = live
+                .iter()
+                .filter(|n| self.role_of(n) == Role::Primary)
+                .count();
+            if ok && primaries == self.shards {
+                return;
             }
+            assert!(
+                start.elapsed() < within,
+                "the cluster did not come (back) up within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
-        Cluster { nodes }
+    }
+
+    /// What `ROLE` says node `n` is.
+    pub fn role_of(&self, n: &Server) -> Role {
+        let out = n.cli(&["role"]);
+        let mut lines = out.lines();
+        match lines.next() {
+            Some("master") => Role::Primary,
+            Some("slave") => match lines.nth(1).and_then(|p| p.parse().ok()) {
+                Some(port) => Role::Replica(port),
+                None => Role::Unknown,
+            },
+            _ => Role::Unknown,
+        }
+    }
+
+    /// The index of the node on `port`.
+    pub fn index_of(&self, port: u16) -> usize {
+        self.nodes.iter().position(|n| n.port == port).unwrap()
+    }
+
+    /// The indexes of the nodes that are primaries now (`skip`: stopped ones).
+    pub fn primaries(&self, skip: &[usize]) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| !skip.contains(i) && self.role_of(&self.nodes[*i]) == Role::Primary)
+            .collect()
+    }
+
+    /// The index of a replica of the primary on `port`.
+    pub fn replica_of(&self, port: u16) -> usize {
+        (0..self.nodes.len())
+            .find(|i| self.role_of(&self.nodes[*i]) == Role::Replica(port))
+            .unwrap_or_else(|| panic!("no replica of {port}"))
+    }
+
+    /// `INFO errorstats`' count of `error` (e.g. `NOSCRIPT`, `MOVED`) on node `i`.
+    pub fn error_count(&self, i: usize, error: &str) -> u64 {
+        let needle = format!("errorstat_{error}:count=");
+        self.nodes[i]
+            .cli(&["info", "errorstats"])
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&needle)?.parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn urls(&self) -> Vec<String> {

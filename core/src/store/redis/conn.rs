@@ -59,6 +59,13 @@ fn keeps_connection(e: &RedisError) -> bool {
         && !e.to_string().contains("READONLY")
 }
 
+/// Whether `e` is Redis's answer to the command (not a failure to get one).
+fn answered(e: &RedisError) -> bool {
+    matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
+        && !e.is_io_error()
+        && !e.is_timeout()
+}
+
 /// Whether Redis no longer holds the script (a restart, a failover, `SCRIPT FLUSH`).
 pub(crate) fn is_noscript(e: &RedisError) -> bool {
     e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) || e.to_string().contains("NOSCRIPT")
@@ -183,9 +190,22 @@ impl Session<'_> {
         }
     }
 
-    /// Sends `cmds` in one round trip (one per node in a cluster) and returns
-    /// their replies in order; a reply that is an error fails the whole call.
+    /// Sends `cmds` and returns their replies in order; a reply that is an
+    /// error fails the whole call.
     pub(crate) fn pipeline(&mut self, cmds: &[Cmd]) -> RedisResult<Vec<Value>> {
+        self.pipeline_each(cmds)?.into_iter().collect()
+    }
+
+    /// Sends `cmds` and returns each one's reply, or the error Redis answered
+    /// it with (`NOSCRIPT`, ...); an I/O error or a timeout fails the call.
+    ///
+    /// On one server: one round trip. On a cluster: one command after the
+    /// other, each routed by the cluster client, which follows `MOVED`
+    /// (refreshing its slot map), `ASK`, `TRYAGAIN` and `READONLY`; its
+    /// pipeline does not (redis 1.8 hands those back as failures of the whole
+    /// pipeline, losing the other commands' replies), and a slot map gone
+    /// stale in a failover would then fail every later call.
+    pub(crate) fn pipeline_each(&mut self, cmds: &[Cmd]) -> RedisResult<Vec<RedisResult<Value>>> {
         self.arm()?;
         match self.conn {
             Conn::Single(c) => {
@@ -193,14 +213,23 @@ impl Session<'_> {
                 for cmd in cmds {
                     p.add_command(cmd.clone());
                 }
-                p.query(c)
+                p.ignore_errors().query(c)
             }
-            Conn::Cluster(c) => {
-                let mut p = redis::cluster::cluster_pipe();
-                for cmd in cmds {
-                    p.add_command(cmd.clone());
+            Conn::Cluster(_) => {
+                let mut out = Vec::with_capacity(cmds.len());
+                for (i, cmd) in cmds.iter().enumerate() {
+                    if i > 0 {
+                        self.arm()?;
+                    }
+                    let Conn::Cluster(c) = &mut *self.conn else {
+                        unreachable!()
+                    };
+                    match cmd.query(&mut **c) {
+                        Err(e) if answered(&e) => out.push(Err(e)),
+                        other => out.push(Ok(other?)),
+                    }
                 }
-                p.query(c)
+                Ok(out)
             }
         }
     }

@@ -627,36 +627,38 @@ impl RedisStore {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        let cmds = |by_body: bool| -> Vec<Cmd> {
-            ops.iter()
-                .map(|op| {
-                    let mut c = script_cmd(&self.cas, by_body);
-                    match &op.key.index {
-                        Some(index) => c.arg(2).arg(&op.key.counter).arg(index),
-                        None => c.arg(1).arg(&op.key.counter),
-                    };
-                    c.arg(op.expected.unwrap_or(b""))
-                        .arg(op.new.as_ref().map_or(&b""[..], |b| &b[..]))
-                        .arg(op.ttl_ms.max(1))
-                        .arg(op.ttl_ms.max(1));
-                    c
-                })
-                .collect()
+        let cmd = |op: &Cas<'_>, by_body: bool| -> Cmd {
+            let mut c = script_cmd(&self.cas, by_body);
+            match &op.key.index {
+                Some(index) => c.arg(2).arg(&op.key.counter).arg(index),
+                None => c.arg(1).arg(&op.key.counter),
+            };
+            c.arg(op.expected.unwrap_or(b""))
+                .arg(op.new.as_ref().map_or(&b""[..], |b| &b[..]))
+                .arg(op.ttl_ms.max(1))
+                .arg(op.ttl_ms.max(1));
+            c
         };
-        let replies = match s.pipeline(&cmds(false)) {
-            Err(e) if is_noscript(&e) => {
-                // Nothing ran: every command was refused, or ran and will be
-                // recognized as this very write (its nonce) when sent again.
-                // EVAL sends the script itself (and caches it again), so the
-                // ACL needs no SCRIPT LOAD.
-                self.next_refresh.store(0, Relaxed); // a new server: check the meta key
-                s.pipeline(&cmds(true))?
+        let all: Vec<Cmd> = ops.iter().map(|op| cmd(op, false)).collect();
+        let mut replies = s.pipeline_each(&all)?;
+        let missing: Vec<usize> = (0..replies.len())
+            .filter(|&i| matches!(&replies[i], Err(e) if is_noscript(e)))
+            .collect();
+        if !missing.is_empty() {
+            // The commands refused with NOSCRIPT did not run: only they go
+            // again (the others may have run, and sent again after another
+            // host's write they would read as conflicts). EVAL sends the
+            // script itself (and caches it again), so the ACL needs no
+            // SCRIPT LOAD.
+            self.next_refresh.store(0, Relaxed); // a new server: check the meta key
+            let again: Vec<Cmd> = missing.iter().map(|&i| cmd(&ops[i], true)).collect();
+            for (i, reply) in missing.into_iter().zip(s.pipeline_each(&again)?) {
+                replies[i] = reply;
             }
-            other => other?,
-        };
+        }
         replies
             .into_iter()
-            .map(|v| match v {
+            .map(|r| match r? {
                 Value::Int(1) => Ok(CasReply::Done),
                 v => bytes_of(v)
                     .map(|b| CasReply::Conflict(Read::from_bytes(b.filter(|b| !b.is_empty())))),
