@@ -192,5 +192,5 @@ export interface Stats {
   deny: number
   resetRequired: number
   /** The redis store's own facts; `null` for the memory and shared stores. */
-  redis?: RedisStats
+  redis: RedisStats | null
 }

@@ -4,6 +4,7 @@
 // concurrent clients, events. The memory store through AsyncGuard, and Guard refusing redis.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { needsRedis, startRedis } from '../bench/redis-server.mjs'
 
@@ -93,6 +94,43 @@ test('on a frozen Redis the event loop keeps running and on_error decides, degra
     }
     assert.equal(back.degraded, false)
   }
+})
+
+test("redis calls leave libuv's pool free: a file read finishes while 8 calls wait on a frozen Redis", opts, async () => {
+  const g = await AsyncGuard.create({ policy: policy('', 'timeout = "2s"\non_error = "deny"'), manualClock: true })
+  await g.check({ account: 'pool', ip: '198.51.100.2' })
+  redis.freeze()
+  try {
+    let settled = 0
+    const calls = Array.from({ length: 8 }, (_, i) =>
+      g.begin({ account: `pool${i}`, ip: '198.51.100.2' }).finally(() => settled++),
+    )
+    // libuv's pool has 4 threads: 8 calls on it would hold the read back until they end.
+    await readFile(import.meta.filename)
+    assert.equal(settled, 0, 'the file was read while every call still waited')
+    const decisions = await Promise.all(calls)
+    assert.ok(decisions.every((d) => d.degraded && d.action === 'deny'))
+  } finally {
+    redis.thaw()
+  }
+})
+
+test('round trips, from stats().redis: check 1, begin and recordFailure at most 2', opts, async () => {
+  const g = await AsyncGuard.create({ policy: policy(), manualClock: true })
+  const trips = async () => (await g.stats()).redis.roundTrips
+  const statsCost = -(await trips()) + (await trips())
+  const attempt = { account: 'trips', ip: '203.0.113.99' }
+  await g.begin(attempt) // loads the scripts
+  for (const [op, most] of [['check', 1], ['begin', 2], ['recordFailure', 2], ['check', 1]]) {
+    const before = await trips()
+    await g[op](attempt)
+    const sent = (await trips()) - before - statsCost
+    assert.ok(sent >= 1 && sent <= most, `${op}: ${sent} round trips`)
+  }
+  const { redis: r } = await g.stats()
+  assert.equal(r.errors, 0)
+  assert.equal(r.circuitOpen, false)
+  assert.equal((await (await AsyncGuard.create({})).stats()).redis, null)
 })
 
 test('32 concurrent recordFailure promises on one key end with exactly 32 failures', opts, async () => {

@@ -318,7 +318,7 @@ impl From<loginguard::Inspection> for Inspection {
 
 /// A snapshot of the guard's table and decisions.
 #[derive(Debug, Clone)]
-#[napi(object)]
+#[napi(object, use_nullable = true)]
 pub struct Stats {
     /// Keys the table can track.
     pub capacity: f64,
