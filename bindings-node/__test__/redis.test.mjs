@@ -97,7 +97,7 @@ test('on a frozen Redis the event loop keeps running and on_error decides, degra
 })
 
 test("redis calls leave libuv's pool free: a file read finishes while 8 calls wait on a frozen Redis", opts, async () => {
-  const g = await AsyncGuard.create({ policy: policy('', 'timeout = "2s"\non_error = "deny"'), manualClock: true })
+  const g = await AsyncGuard.create({ policy: policy('', 'timeout = "1s"\nconnect_timeout = "1s"\non_error = "deny"'), manualClock: true })
   await g.check({ account: 'pool', ip: '198.51.100.2' })
   redis.freeze()
   try {
