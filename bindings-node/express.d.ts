@@ -68,7 +68,8 @@ export interface LoginGuardRequest {
 
 /**
  * What `req.loginguard` is with an AsyncGuard (the redis store): the same, with Promises to await
- * (`const login = req.loginguard as AsyncLoginGuardRequest`).
+ * (`await req.loginguard.failure()` type-checks with either guard; for exact types,
+ * `req.loginguard as unknown as AsyncLoginGuardRequest`).
  */
 export interface AsyncLoginGuardRequest {
   decision: Decision

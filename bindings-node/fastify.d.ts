@@ -67,7 +67,8 @@ export interface LoginGuardRequest {
 
 /**
  * What `request.loginguard` is with an AsyncGuard (the redis store): the same, with Promises to await
- * (`const login = request.loginguard as AsyncLoginGuardRequest`).
+ * (`await request.loginguard.failure()` type-checks with either guard; for exact types,
+ * `request.loginguard as unknown as AsyncLoginGuardRequest`).
  */
 export interface AsyncLoginGuardRequest {
   decision: Decision
