@@ -257,3 +257,114 @@ fn a_frozen_primary_replaced_by_its_replica() {
     recovers(&g);
     every_key_expires(&cluster, "stop");
 }
+
+/// Which node (index) holds each account's keys: the one whose key count
+/// grows when the account's first failure is recorded.
+fn homes(cluster: &Cluster, g: &Guard) -> Vec<usize> {
+    let sizes = || -> Vec<u64> {
+        cluster
+            .nodes
+            .iter()
+            .map(|n| n.cli(&["dbsize"]).trim().parse().unwrap())
+            .collect()
+    };
+    (0..ACCOUNTS)
+        .map(|k| {
+            let before = sizes();
+            assert!(
+                !g.record_failure(&Attempt::new().account(&account(k)))
+                    .unwrap()
+                    .degraded
+            );
+            let after = sizes();
+            (0..cluster.nodes.len())
+                .find(|&i| after[i] > before[i])
+                .expect("the account's keys appeared on a node")
+        })
+        .collect()
+}
+
+#[test]
+fn a_frozen_primary_fails_its_keys_alone_and_recovers() {
+    if !available() {
+        return;
+    }
+    // No replica takes over; the others keep serving their slots.
+    let cluster = Cluster::start_with(
+        3,
+        0,
+        &[
+            "--cluster-node-timeout",
+            "1000",
+            "--cluster-require-full-coverage",
+            "no",
+        ],
+    );
+    let g = guard(&cluster, "frz");
+    let homes = homes(&cluster, &g);
+    let meta = cluster.index_of(cluster.node_of("frz:meta"));
+    let frozen = (0..3).find(|&i| i != meta).unwrap();
+    assert!(homes.contains(&frozen) && homes.iter().any(|&h| h != frozen));
+    cluster.nodes[frozen].signal("STOP");
+    let stop = AtomicBool::new(false);
+    let tallies = std::thread::scope(|s| {
+        let storm = s.spawn(|| storm(&g, &stop));
+        // Past the node timeout: the others mark the node failed.
+        std::thread::sleep(Duration::from_millis(3000));
+        stop.store(true, SeqCst);
+        storm.join().unwrap()
+    });
+    let on = |frozen_side: bool| {
+        tallies
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| (homes[*k] == frozen) == frozen_side)
+            .fold((0, 0), |(e, d), (_, t)| (e + t.exact.len(), d + t.degraded))
+    };
+    let (frozen_exact, frozen_degraded) = on(true);
+    let (other_exact, other_degraded) = on(false);
+    eprintln!(
+        "frozen node: {frozen_exact} exact, {frozen_degraded} degraded; others: \
+         {other_exact} exact, {other_degraded} degraded; {}",
+        g.stats()
+    );
+    assert_eq!(frozen_exact, 0, "a frozen node answered");
+    assert!(frozen_degraded > 0);
+    assert!(other_exact > 0, "the other nodes' keys kept being served");
+    // Still frozen: every other node's account is answered by Redis (a
+    // circuit opened by the frozen node's failures covers its own hash
+    // slots, and at worst a few neighbours until its next probe).
+    let start = Instant::now();
+    for k in (0..ACCOUNTS).filter(|&k| homes[k] != frozen) {
+        let name = account(k);
+        let a = Attempt::new().account(&name);
+        while g.check(&a).unwrap().degraded {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "user{k} not served"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let name = account(homes.iter().position(|&h| h == frozen).unwrap());
+    let a = Attempt::new().account(&name);
+    let d = g.check(&a).unwrap();
+    assert!(
+        d.degraded && d.action == loginguard::Action::Challenge,
+        "{d}"
+    );
+    cluster.nodes[frozen].signal("CONT");
+    cluster.wait_ok(&[], Duration::from_secs(30));
+    recovers(&g);
+    let counts = counts(&g);
+    // The first failure of each account came from `homes`.
+    let tallies: Vec<Tally> = tallies
+        .into_iter()
+        .map(|mut t| {
+            t.exact.push(1);
+            t
+        })
+        .collect();
+    matches(&tallies, &counts, 0);
+    every_key_expires(&cluster, "frz");
+}

@@ -21,7 +21,11 @@ enum Conn {
 
 enum Target {
     Single(redis::Client),
-    Cluster(ClusterClient),
+    /// One client per rotation of the seed list: a new connection asks the
+    /// seeds in turn from the next rotation's first, so that a seed that
+    /// stopped answering delays only some of them (the cluster client tries
+    /// its seeds in order and waits for each).
+    Cluster(Vec<ClusterClient>, std::sync::atomic::AtomicUsize),
 }
 
 pub(crate) struct Pool {
@@ -42,6 +46,11 @@ pub(crate) fn timed_out() -> RedisError {
         std::io::ErrorKind::TimedOut,
         "store.timeout passed",
     ))
+}
+
+/// The deadline passed between commands, with nothing left unanswered.
+fn deadline_passed() -> RedisError {
+    RedisError::from((ErrorKind::Client, "store.timeout passed"))
 }
 
 fn pid() -> u32 {
@@ -84,15 +93,23 @@ impl Pool {
         let target = match url {
             Some(url) => Target::Single(redis::Client::open(url)?),
             None => Target::Cluster(
-                ClusterClientBuilder::new(cluster.iter().map(String::as_str))
-                    .connection_timeout(connect_timeout.min(timeout))
-                    .response_timeout(timeout)
-                    // The client's own defaults retry 16 times with waits of
-                    // seconds: one quick retry (MOVED, ASK, a reconnect) at most.
-                    .retries(1)
-                    .min_retry_wait(1)
-                    .max_retry_wait(5)
-                    .build()?,
+                (0..cluster.len().max(1))
+                    .map(|r| {
+                        let seeds = cluster[r.min(cluster.len())..]
+                            .iter()
+                            .chain(&cluster[..r.min(cluster.len())]);
+                        ClusterClientBuilder::new(seeds.map(String::as_str))
+                            .connection_timeout(connect_timeout.min(timeout))
+                            .response_timeout(timeout)
+                            // The client's own defaults retry 16 times with waits of
+                            // seconds: one quick retry (MOVED, ASK, a reconnect) at most.
+                            .retries(1)
+                            .min_retry_wait(1)
+                            .max_retry_wait(5)
+                            .build()
+                    })
+                    .collect::<RedisResult<_>>()?,
+                std::sync::atomic::AtomicUsize::new(0),
             ),
         };
         Ok(Pool {
@@ -132,33 +149,140 @@ impl Pool {
             Target::Single(c) => {
                 Conn::Single(c.get_connection_with_timeout(self.connect_timeout.min(left))?)
             }
-            Target::Cluster(c) => Conn::Cluster(Box::new(c.get_connection()?)),
+            Target::Cluster(clients, next) => {
+                let r = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Conn::Cluster(Box::new(clients[r % clients.len()].get_connection()?))
+            }
         })
     }
 
-    /// Runs `f` on a connection of this process, before `deadline`.
+    /// Whether this pool talks to a single server (one circuit breaker).
+    pub(crate) fn single(&self) -> bool {
+        matches!(self.target, Target::Single(_))
+    }
+
+    /// Runs `f` on a connection of this process, before `deadline`. `gate`
+    /// admits (or refuses) each circuit-breaker bucket the first time a
+    /// command of the operation goes to it: on one server there is one,
+    /// checked before connecting.
     pub(crate) fn with<T>(
         &self,
         deadline: Instant,
         round_trips: &std::sync::atomic::AtomicU64,
+        gate: &dyn Fn(usize) -> bool,
         f: impl FnOnce(&mut Session<'_>) -> RedisResult<T>,
-    ) -> RedisResult<T> {
-        let mut conn = match self.take() {
-            Some(c) => c,
-            None => self.connect(deadline)?,
+    ) -> Outcome<T> {
+        let single = self.single();
+        if single && !gate(0) {
+            return Outcome {
+                result: Err(circuit_open()),
+                touched: 0,
+                failed: None,
+            };
+        }
+        let conn = match self.take() {
+            Some(c) => Ok(c),
+            None => self.connect(deadline),
+        };
+        let mut conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                return Outcome {
+                    result: Err(e),
+                    touched: u64::from(single),
+                    failed: None,
+                }
+            }
         };
         let mut session = Session {
             conn: &mut conn,
             deadline,
             round_trips,
+            gate,
+            single,
+            touched: u64::from(single),
+            failed: None,
         };
-        let out = f(&mut session);
-        match &out {
+        let result = f(&mut session);
+        let (touched, failed) = (session.touched, session.failed);
+        match &result {
             Ok(_) => self.give_back(conn),
             Err(e) if keeps_connection(e) => self.give_back(conn),
             Err(_) => {}
         }
-        out
+        Outcome {
+            result,
+            touched,
+            failed,
+        }
+    }
+}
+
+/// What an operation did: its result, the circuit-breaker buckets it sent
+/// commands to (a bit each), and the bucket of the command that failed
+/// without an answer, when one did.
+pub(crate) struct Outcome<T> {
+    pub(crate) result: RedisResult<T>,
+    pub(crate) touched: u64,
+    pub(crate) failed: Option<usize>,
+}
+
+/// Circuit-breaker buckets on a cluster: each holds 1024 consecutive hash
+/// slots, so that a node that stops answering opens the buckets of its own
+/// slots, and the other nodes' keys keep being served.
+pub(crate) const BUCKETS: usize = 16;
+
+/// The refusal of a command whose bucket's circuit is open.
+fn circuit_open() -> RedisError {
+    RedisError::from((
+        ErrorKind::Client,
+        "the circuit is open after repeated failures",
+    ))
+}
+
+/// Whether `e` is a refusal by an open circuit (nothing was sent).
+pub(crate) fn is_circuit_open(e: &RedisError) -> bool {
+    e.kind() == ErrorKind::Client && e.to_string().contains("the circuit is open")
+}
+
+/// Redis Cluster's hash slot of `key` (CRC16/XMODEM of its hash tag, if any).
+fn slot(key: &[u8]) -> u16 {
+    let tagged = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let close = key[open + 1..].iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &key[open + 1..open + 1 + close])
+        })
+        .unwrap_or(key);
+    let mut crc: u16 = 0;
+    for &b in tagged {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// The key a command of this store goes by, if any (`TIME` and `INFO` have none).
+fn key_of(cmd: &Cmd) -> Option<&[u8]> {
+    let arg = |i: usize| match cmd.args_iter().nth(i)? {
+        redis::Arg::Simple(a) => Some(a),
+        _ => None,
+    };
+    let name = arg(0)?;
+    if name.eq_ignore_ascii_case(b"EVAL") || name.eq_ignore_ascii_case(b"EVALSHA") {
+        (arg(2)? != b"0").then_some(())?;
+        arg(3)
+    } else if name.eq_ignore_ascii_case(b"TIME") || name.eq_ignore_ascii_case(b"INFO") {
+        None
+    } else {
+        arg(1)
     }
 }
 
@@ -167,14 +291,39 @@ pub(crate) struct Session<'a> {
     conn: &'a mut Conn,
     deadline: Instant,
     round_trips: &'a std::sync::atomic::AtomicU64,
+    gate: &'a dyn Fn(usize) -> bool,
+    single: bool,
+    touched: u64,
+    failed: Option<usize>,
 }
 
 impl Session<'_> {
+    /// Admits `cmd` through its bucket's circuit breaker (the first time the
+    /// operation goes to that bucket); its bucket, if it has one.
+    fn enter(&mut self, cmd: &Cmd) -> RedisResult<Option<usize>> {
+        let bucket = if self.single {
+            Some(0)
+        } else {
+            key_of(cmd).map(|k| usize::from(slot(k)) * BUCKETS / 16384)
+        };
+        if let Some(b) = bucket {
+            if self.touched & (1 << b) == 0 {
+                if !(self.gate)(b) {
+                    return Err(circuit_open());
+                }
+                self.touched |= 1 << b;
+            }
+        }
+        Ok(bucket)
+    }
+
     /// Sets the socket timeouts to what is left of the deadline.
     fn arm(&mut self) -> RedisResult<()> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(timed_out());
+            // Nothing is sent: the connection stays in step and is kept
+            // (on a cluster, opening one can take most of the deadline).
+            return Err(deadline_passed());
         }
         self.round_trips
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -206,27 +355,38 @@ impl Session<'_> {
     /// pipeline, losing the other commands' replies), and a slot map gone
     /// stale in a failover would then fail every later call.
     pub(crate) fn pipeline_each(&mut self, cmds: &[Cmd]) -> RedisResult<Vec<RedisResult<Value>>> {
-        self.arm()?;
-        match self.conn {
-            Conn::Single(c) => {
-                let mut p = redis::pipe();
-                for cmd in cmds {
-                    p.add_command(cmd.clone());
-                }
-                p.ignore_errors().query(c)
+        if self.single {
+            self.arm()?;
+            let Conn::Single(c) = &mut *self.conn else {
+                unreachable!()
+            };
+            let mut p = redis::pipe();
+            for cmd in cmds {
+                p.add_command(cmd.clone());
             }
+            let out = p.ignore_errors().query(c);
+            if out.is_err() {
+                self.failed = Some(0);
+            }
+            return out;
+        }
+        match self.conn {
+            Conn::Single(_) => unreachable!(),
             Conn::Cluster(_) => {
                 let mut out = Vec::with_capacity(cmds.len());
-                for (i, cmd) in cmds.iter().enumerate() {
-                    if i > 0 {
-                        self.arm()?;
-                    }
+                for cmd in cmds {
+                    let bucket = self.enter(cmd)?;
+                    self.arm()?;
                     let Conn::Cluster(c) = &mut *self.conn else {
                         unreachable!()
                     };
                     match cmd.query(&mut **c) {
                         Err(e) if answered(&e) => out.push(Err(e)),
-                        other => out.push(Ok(other?)),
+                        Err(e) => {
+                            self.failed = bucket;
+                            return Err(e);
+                        }
+                        Ok(v) => out.push(Ok(v)),
                     }
                 }
                 Ok(out)
@@ -236,10 +396,15 @@ impl Session<'_> {
 
     /// One command, one round trip (routed by the cluster client).
     pub(crate) fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        let bucket = self.enter(cmd)?;
         self.arm()?;
-        match self.conn {
+        let out = match self.conn {
             Conn::Single(c) => cmd.query(c),
             Conn::Cluster(c) => cmd.query(&mut **c),
+        };
+        if matches!(&out, Err(e) if !answered(e)) {
+            self.failed = bucket;
         }
+        out
     }
 }

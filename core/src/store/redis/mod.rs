@@ -65,7 +65,7 @@ use parking_lot::Mutex;
 use redis::{Cmd, RedisResult, Value};
 
 pub(crate) use conn::Session;
-use conn::{is_noscript, Pool};
+use conn::{is_circuit_open, is_noscript, Pool, BUCKETS};
 pub(crate) use keys::KeyName;
 
 use crate::clock::{Clock, ClockKind};
@@ -274,7 +274,8 @@ pub(crate) struct RedisStore {
     next_refresh: AtomicU64,
     blob: Vec<u8>,
     meta_key: String,
-    breaker: Breaker,
+    /// One circuit breaker for a server; on a cluster, one per [`BUCKETS`]th of the hash slots.
+    breakers: Vec<Breaker>,
     pub(crate) locks: LockCache,
     pub(crate) counters: Counters,
     cas: Script,
@@ -377,6 +378,14 @@ impl RedisStore {
             Some(path) => Some(meta::read_secret(path)?),
             None => None,
         };
+        let base = Instant::now();
+        let breakers = (0..if pool.single() { 1 } else { BUCKETS })
+            .map(|_| Breaker {
+                failures: AtomicU32::new(0),
+                base,
+                next_probe: AtomicU64::new(0),
+            })
+            .collect();
         let mut store = RedisStore {
             pool,
             prefix: config.prefix.clone(),
@@ -388,11 +397,7 @@ impl RedisStore {
             next_refresh: AtomicU64::new(0),
             blob: Vec::new(),
             meta_key: keys::meta(&config.prefix),
-            breaker: Breaker {
-                failures: AtomicU32::new(0),
-                base: Instant::now(),
-                next_probe: AtomicU64::new(0),
-            },
+            breakers,
             locks: LockCache::default(),
             counters: Counters::default(),
             cas: Script::new(include_str!("script.lua")),
@@ -410,7 +415,7 @@ impl RedisStore {
         };
         let stored = store
             .pool
-            .with(deadline, &store.counters.round_trips, |s| {
+            .with(deadline, &store.counters.round_trips, &|_| true, |s| {
                 let offset = store.sample_offset(s, clock)?;
                 store.offset_ms.store(offset, Relaxed);
                 let epoch = match config.clock {
@@ -431,6 +436,7 @@ impl RedisStore {
                 ])?;
                 bytes_of(replies.into_iter().nth(1).unwrap_or(Value::Nil))
             })
+            .result
             .map_err(store_error)?
             .ok_or_else(|| store_error("the meta key vanished while being created"))?;
         let mut found = meta::Meta::decode(&stored)
@@ -538,21 +544,41 @@ impl RedisStore {
         clock: &dyn Clock,
         f: impl FnOnce(&Self, &mut Session<'_>) -> RedisResult<T>,
     ) -> std::result::Result<T, String> {
-        if !self.breaker.admit() {
-            return Err("the circuit is open after repeated failures".into());
-        }
         let deadline = Instant::now() + self.timeout;
-        let out = self.pool.with(deadline, &self.counters.round_trips, |s| {
-            self.maybe_refresh(s, clock, false)?;
-            f(self, s)
-        });
-        match out {
+        let gate = |b: usize| self.breakers[b].admit();
+        let outcome = self
+            .pool
+            .with(deadline, &self.counters.round_trips, &gate, |s| {
+                match self.maybe_refresh(s, clock, false) {
+                    // The meta key's node is out: count on without it, and
+                    // check it again on the next call.
+                    Err(e) if is_circuit_open(&e) => self.next_refresh.store(0, Relaxed),
+                    other => other?,
+                }
+                f(self, s)
+            });
+        let each = |bits: u64, what: fn(&Breaker)| {
+            for (b, breaker) in self.breakers.iter().enumerate() {
+                if bits & (1 << b) != 0 {
+                    what(breaker);
+                }
+            }
+        };
+        match outcome.result {
             Ok(v) => {
-                self.breaker.success();
+                each(outcome.touched, Breaker::success);
                 Ok(v)
             }
+            Err(e) if is_circuit_open(&e) => Err(e.to_string()),
             Err(e) => {
-                self.breaker.failure();
+                // The bucket whose command got no answer; else every one
+                // the operation went to (all, when none could be reached).
+                let bits = match (outcome.failed, outcome.touched) {
+                    (Some(b), _) => 1 << b,
+                    (None, 0) => u64::MAX,
+                    (None, touched) => touched,
+                };
+                each(bits, Breaker::failure);
                 self.counters.errors.fetch_add(1, Relaxed);
                 // The server may come back empty (a restart, a failover):
                 // the first call that gets through checks the meta key.
@@ -733,7 +759,7 @@ impl RedisStore {
             meta_healed: c.meta_healed.load(Relaxed),
             meta_mismatches: c.meta_mismatches.load(Relaxed),
             policy_mismatches: c.policy_mismatches.load(Relaxed),
-            circuit_open: self.breaker.is_open(),
+            circuit_open: self.breakers.iter().any(Breaker::is_open),
             evicted_keys: evicted,
             may_evict_counters: evicting,
             used_memory: used,
