@@ -20,7 +20,7 @@ enum Conn {
 }
 
 enum Target {
-    Single(redis::Client),
+    Single(Box<redis::Client>),
     /// One client per rotation of the seed list: a new connection asks the
     /// seeds in turn from the next rotation's first, so that a seed that
     /// stopped answering delays only some of them (the cluster client tries
@@ -91,7 +91,7 @@ impl Pool {
         // application installed, else install ring (never panic on rediss://).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let target = match url {
-            Some(url) => Target::Single(redis::Client::open(url)?),
+            Some(url) => Target::Single(Box::new(redis::Client::open(url)?)),
             None => Target::Cluster(
                 (0..cluster.len().max(1))
                     .map(|r| {
