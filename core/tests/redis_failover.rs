@@ -368,3 +368,79 @@ fn a_frozen_primary_fails_its_keys_alone_and_recovers() {
     matches(&tallies, &counts, 0);
     every_key_expires(&cluster, "frz");
 }
+
+#[test]
+fn slots_being_migrated_and_moved_are_followed() {
+    if !available() {
+        return;
+    }
+    let cluster = Cluster::start();
+    let g = guard(&cluster, "mv");
+    let homes = homes(&cluster, &g);
+    let (from, to) = (homes[0], (homes[0] + 1) % 3);
+    let (src, dst) = (&cluster.nodes[from], &cluster.nodes[to]);
+    let id = |n: &support::redis::Server| n.cli(&["cluster", "myid"]).trim().to_string();
+    let (src_id, dst_id) = (id(src), id(dst));
+    // Every slot of `from` that holds an account's keys (not the meta key).
+    let mut slots: Vec<String> = src
+        .keys("mv:{*")
+        .iter()
+        .map(|k| src.cli(&["cluster", "keyslot", k]).trim().to_string())
+        .collect();
+    slots.sort();
+    slots.dedup();
+    assert!(!slots.is_empty());
+    let pass = |round: u32| {
+        for k in 0..ACCOUNTS {
+            let d = g
+                .record_failure(&Attempt::new().account(&account(k)))
+                .unwrap();
+            assert!(!d.degraded, "user{k}: {d}");
+            assert_eq!(d.failures, round, "user{k}");
+        }
+    };
+    // Mid-migration: the keys already moved; the source answers ASK.
+    for slot in &slots {
+        assert_eq!(
+            dst.cli(&["cluster", "setslot", slot, "importing", &src_id])
+                .trim(),
+            "OK"
+        );
+        assert_eq!(
+            src.cli(&["cluster", "setslot", slot, "migrating", &dst_id])
+                .trim(),
+            "OK"
+        );
+        let keys = src.cli(&["cluster", "getkeysinslot", slot, "100"]);
+        let keys: Vec<&str> = keys.lines().filter(|l| !l.is_empty()).collect();
+        let port = dst.port.to_string();
+        let mut args = vec!["migrate", "127.0.0.1", &port, "", "0", "5000", "keys"];
+        args.extend(keys);
+        assert_eq!(src.cli(&args).trim(), "OK");
+    }
+    let asks = cluster.error_count(from, "ASK");
+    pass(2);
+    // Done: the slots belong to the destination; the source answers MOVED.
+    for slot in &slots {
+        for n in &cluster.nodes {
+            assert_eq!(
+                n.cli(&["cluster", "setslot", slot, "node", &dst_id]).trim(),
+                "OK"
+            );
+        }
+    }
+    pass(3);
+    eprintln!(
+        "{} slots moved; ASK {} -> {}, MOVED {}; {}",
+        slots.len(),
+        asks,
+        cluster.error_count(from, "ASK"),
+        cluster.error_count(from, "MOVED"),
+        g.stats()
+    );
+    assert!(cluster.error_count(from, "ASK") > asks, "no ASK answered");
+    assert!(cluster.error_count(from, "MOVED") > 0, "no MOVED answered");
+    assert!(src.keys("mv:{*").is_empty(), "keys left on the source");
+    let r = g.stats().redis.unwrap();
+    assert_eq!(r.errors, 0);
+}
