@@ -444,3 +444,80 @@ fn slots_being_migrated_and_moved_are_followed() {
     let r = g.stats().redis.unwrap();
     assert_eq!(r.errors, 0);
 }
+
+/// A standalone primary demoted to a replica (as a Sentinel or a managed
+/// service's failover does behind one address) answers READONLY: those calls
+/// are `degraded`, the connections are dropped, and once the address serves a
+/// primary again the guard counts on, exactly, by itself.
+#[test]
+fn a_primary_turned_replica_answers_readonly_and_the_guard_recovers() {
+    if !available() {
+        return;
+    }
+    let server = support::redis::Server::start();
+    let other = support::redis::Server::start();
+    let mut policy = Policy::from_toml(
+        "[account]\nchallenge_after = false\nlock_after = false\nreset_after = false",
+    )
+    .unwrap();
+    support::redis::on_redis(&mut policy, &server.url(), "ro");
+    policy.store.redis.timeout = TIMEOUT;
+    let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
+    let a = Attempt::new().account("alice");
+    assert_eq!(g.record_failure(&a).unwrap().failures, 1);
+    // The data goes with the role: copy it to `other` first, then follow it.
+    assert_eq!(
+        other
+            .cli(&["replicaof", "127.0.0.1", &server.port.to_string()])
+            .trim(),
+        "OK"
+    );
+    let start = Instant::now();
+    while !other
+        .cli(&["info", "replication"])
+        .contains("master_link_status:up")
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "no sync");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(other.cli(&["replicaof", "no", "one"]).trim(), "OK");
+    assert_eq!(
+        server
+            .cli(&["replicaof", "127.0.0.1", &other.port.to_string()])
+            .trim(),
+        "OK"
+    );
+    let readonly = |_: ()| {
+        server
+            .cli(&["info", "errorstats"])
+            .contains("errorstat_READONLY")
+    };
+    let mut degraded = 0;
+    while !readonly() {
+        let d = g.record_failure(&a).unwrap();
+        assert!(d.degraded, "a write on a replica counted: {d}");
+        degraded += 1;
+        assert!(degraded < 1000, "no READONLY");
+    }
+    assert!(g.record_failure(&a).unwrap().degraded);
+    // Promoted again (its data came back from `other`).
+    let start = Instant::now();
+    while !server
+        .cli(&["info", "replication"])
+        .contains("master_link_status:up")
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "no sync back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.cli(&["replicaof", "no", "one"]).trim(), "OK");
+    let start = Instant::now();
+    let d = loop {
+        let d = g.record_failure(&a).unwrap();
+        if !d.degraded {
+            break d;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no recovery");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(d.failures, 2, "only the write Redis took counted");
+}
