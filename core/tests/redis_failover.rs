@@ -487,7 +487,7 @@ fn a_primary_turned_replica_answers_readonly_and_the_guard_recovers() {
             .trim(),
         "OK"
     );
-    let readonly = |_: ()| {
+    let readonly = || {
         server
             .cli(&["info", "errorstats"])
             .contains("errorstat_READONLY")
