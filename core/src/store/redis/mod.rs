@@ -37,7 +37,10 @@
 //! connecting and retries included; then `store.on_error` decides, with
 //! `degraded` set. After [`BREAKER_AFTER`] consecutive failures the circuit
 //! opens: calls answer at once, and one call per [`BREAKER_PROBE`] probes the
-//! server. There is no offline queue.
+//! server. On a cluster there is one circuit per 1024 hash slots (a call is
+//! refused when one of its commands goes to an open one): a node that stops
+//! answering opens its own slots' circuits, the others keep serving theirs.
+//! There is no offline queue.
 //!
 //! **Lock cache.** A key seen locked or `reset_required` is remembered in this
 //! process (at most [`MAX_CACHED`] keys) and answers `check` and `begin`
