@@ -408,3 +408,35 @@ impl Session<'_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{key_of, slot};
+
+    /// The slots Redis Cluster computes (`CLUSTER KEYSLOT`).
+    #[test]
+    fn slots_are_redis_clusters() {
+        assert_eq!(slot(b"123456789"), 12739);
+        assert_eq!(slot(b"foo"), 12182);
+        assert_eq!(
+            slot(b"lg:{0123456789abcdef}:account"),
+            slot(b"0123456789abcdef")
+        );
+        assert_eq!(slot(b"a{}b"), slot(b"a{}b")); // an empty tag hashes the whole key
+        assert_ne!(slot(b"a{}b"), slot(b""));
+    }
+
+    #[test]
+    fn commands_go_by_their_key() {
+        let evalsha = redis::cmd("EVALSHA")
+            .arg("sha")
+            .arg(2)
+            .arg("k1")
+            .arg("k2")
+            .clone();
+        assert_eq!(key_of(&evalsha), Some(&b"k1"[..]));
+        assert_eq!(key_of(redis::cmd("GET").arg("k")), Some(&b"k"[..]));
+        assert_eq!(key_of(&redis::cmd("TIME")), None);
+        assert_eq!(key_of(&redis::cmd("INFO")), None);
+    }
+}
