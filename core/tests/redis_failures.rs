@@ -275,3 +275,44 @@ fn the_documented_acl_is_enough() {
     assert_eq!(r.errors, 0, "{stats}");
     assert_eq!(r.may_evict_counters, Some(false));
 }
+
+/// Each call waits on a frozen server for at most one deadline: not one per
+/// reply of a pipelined round trip, nor one per reply of the connection's
+/// handshake after a reconnect.
+#[test]
+fn a_frozen_redis_costs_one_deadline_per_call() {
+    if !available() {
+        return;
+    }
+    let server = Server::start();
+    let mut policy = Policy::default();
+    on_redis(&mut policy, &server.url(), "one-deadline");
+    let timeout = Duration::from_millis(500);
+    policy.store.redis.timeout = timeout;
+    let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
+    let a = Attempt::new().account("alice").ip("192.0.2.1");
+    g.record_failure(&a).unwrap();
+    server.signal("STOP");
+    // The first three calls wait (the breaker opens after three failures).
+    for op in [
+        "check (3 keys)",
+        "begin (after a reconnect)",
+        "record_failure",
+    ] {
+        let started = Instant::now();
+        let d = match op.split(' ').next() {
+            Some("check") => g.check(&a),
+            Some("begin") => g.begin(&a, false),
+            _ => g.record_failure(&a),
+        }
+        .unwrap();
+        let took = started.elapsed();
+        assert!(d.degraded, "{op}: {d:?}");
+        // A bound with slack for a loaded machine, well under two deadlines.
+        assert!(
+            took < timeout + Duration::from_millis(400),
+            "{op} took {took:?}"
+        );
+    }
+    server.signal("CONT");
+}

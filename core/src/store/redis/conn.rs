@@ -91,7 +91,15 @@ impl Pool {
         // application installed, else install ring (never panic on rediss://).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let target = match url {
-            Some(url) => Target::Single(Box::new(redis::Client::open(url)?)),
+            Some(url) => {
+                // No `CLIENT SETINFO` after connecting: two more replies to
+                // wait for, each bounded only by the connect timeout.
+                let info = redis::IntoConnectionInfo::into_connection_info(url)?;
+                let settings = info.redis_settings().clone().set_skip_set_lib_name();
+                Target::Single(Box::new(redis::Client::open(
+                    info.set_redis_settings(settings),
+                )?))
+            }
             None => Target::Cluster(
                 (0..cluster.len().max(1))
                     .map(|r| {
@@ -319,6 +327,15 @@ impl Session<'_> {
 
     /// Sets the socket timeouts to what is left of the deadline.
     fn arm(&mut self) -> RedisResult<()> {
+        self.arm_for(1)
+    }
+
+    /// Sets the socket timeouts for a round trip that reads `replies`
+    /// replies. The client reads a pipeline's replies one by one, each read
+    /// bounded by the socket's read timeout, and goes on reading after one
+    /// times out (to stay in step): each read gets an equal share of what is
+    /// left, so that a server that stops answering costs at most the deadline.
+    fn arm_for(&mut self, replies: usize) -> RedisResult<()> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             // Nothing is sent: the connection stays in step and is kept
@@ -327,9 +344,11 @@ impl Session<'_> {
         }
         self.round_trips
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let each = (left / u32::try_from(replies.max(1)).unwrap_or(u32::MAX))
+            .max(Duration::from_millis(1));
         match self.conn {
             Conn::Single(c) => {
-                c.set_read_timeout(Some(left))?;
+                c.set_read_timeout(Some(each))?;
                 c.set_write_timeout(Some(left))
             }
             Conn::Cluster(c) => {
@@ -356,7 +375,7 @@ impl Session<'_> {
     /// stale in a failover would then fail every later call.
     pub(crate) fn pipeline_each(&mut self, cmds: &[Cmd]) -> RedisResult<Vec<RedisResult<Value>>> {
         if self.single {
-            self.arm()?;
+            self.arm_for(cmds.len())?;
             let Conn::Single(c) = &mut *self.conn else {
                 unreachable!()
             };
