@@ -146,7 +146,10 @@ impl Guard {
         let rules = Dimension::ALL.map(|d| RuleMs::from(policy.rule(d)));
         let table = Table::new(store.buckets);
         Ok(Guard {
-            shared: table.is_shared(),
+            // Decisions are counted with an atomic add where threads beyond
+            // the stripes' 16 may count at once: other processes on a shared
+            // file, or a redis guard's callers (a blocking pool of any size).
+            shared: table.is_shared() || store.redis.is_some(),
             epoch: store.epoch_ms,
             policy,
             rules,

@@ -271,3 +271,32 @@ fn thirty_two_clients_on_one_key_lose_no_update() {
     let r = guards[0].stats().redis.unwrap();
     eprintln!("CAS retries on guard 0: {}", r.cas_retries);
 }
+
+/// A redis guard's callers may be many more threads than the statistics'
+/// stripes (a blocking pool): every decision is still counted.
+#[test]
+fn decisions_from_many_threads_are_all_counted() {
+    if !available() {
+        return;
+    }
+    let server = Server::start();
+    let g = hosts(&server, "stats", "").remove(0);
+    let a = Attempt::new().account("alice").ip("192.0.2.77");
+    for _ in 0..11 {
+        g.record_failure(&a).unwrap(); // locked: checks come from the lock cache
+    }
+    let before = g.stats();
+    let (threads, calls) = (48, 2_000);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for _ in 0..calls {
+                    g.check(&a).unwrap();
+                }
+            });
+        }
+    });
+    let after = g.stats();
+    let total = |s: &loginguard::Stats| s.allow + s.challenge + s.deny + s.reset_required;
+    assert_eq!(total(&after) - total(&before), threads * calls);
+}
