@@ -1,31 +1,21 @@
 import type { FastifyPluginAsync, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
-import type { AsyncGuard, Decision, Guard } from './loginguard'
+import type {
+  SharedAsyncLoginGuardRequest,
+  SharedDeviceCookieOptions,
+  SharedLoginGuardOptions,
+  SharedLoginGuardRequest,
+} from './lib/options'
 
-export interface DeviceCookieOptions {
-  /** HMAC-SHA256 key for signing device cookies (keep it secret, rotate it like a session secret). */
-  secret: string | Buffer
-  /** Cookie name; `loginguard_device` by default. */
-  name?: string
+/** Device cookies, in the same format as `loginguard/express`. */
+export interface DeviceCookieOptions extends SharedDeviceCookieOptions {
   /**
-   * How long a cookie is honoured after its signed issue time (the last successful login
-   * on the device), enforced by the server; also the cookie's `Max-Age`. 90 days by default.
-   */
-  maxAgeMs?: number
-  /**
-   * The account's credential, e.g. its stored password hash (or a counter bumped on "log out
-   * everywhere"), signed into the cookie: when it changes, every cookie issued before is
-   * ignored. `undefined` (or empty): no device is trusted for the account and none is issued.
+   * The account's credential signed into the cookie (see `SharedDeviceCookieOptions`).
    * A throw or rejection goes to Fastify's error handler.
    */
-  accountSecret?: (account: string) => string | Buffer | undefined | Promise<string | Buffer | undefined>
-  /** The time, in Unix epoch milliseconds, for issue times and ages; `Date.now` by default (tests inject one). */
-  now?: () => number
+  accountSecret?: SharedDeviceCookieOptions['accountSecret']
 }
 
-export interface LoginGuardOptions {
-  /** The guard every login attempt goes through. */
-  /** A Guard, or an AsyncGuard (the redis store), whose Promises are awaited. */
-  guard: Guard | AsyncGuard
+export interface LoginGuardOptions extends SharedLoginGuardOptions<FastifyRequest, DeviceCookieOptions> {
   /**
    * The `request.body` field holding the account name; `username` by default. Missing, not
    * a string, or refused by the engine (empty, over 1024 bytes): 400, counting nothing.
@@ -37,30 +27,10 @@ export interface LoginGuardOptions {
    * string is a 400 that counts nothing; a throw or rejection goes to Fastify's error handler.
    */
   account?: (request: FastifyRequest) => string | undefined | Promise<string | undefined>
-  /**
-   * Verifies the CAPTCHA answer of a request; a throw, a rejection or no answer within
-   * `captchaTimeoutMs` counts as failed, and then `signal` aborts.
-   */
-  verifyCaptcha?: (request: FastifyRequest, context: { signal: AbortSignal }) => boolean | Promise<boolean>
-  /** The deadline for `verifyCaptcha`, in milliseconds; 10 000 by default. */
-  captchaTimeoutMs?: number
-  /** Issue and honour signed device cookies, bound to the account (the same format as `loginguard/express`). */
-  deviceCookie?: DeviceCookieOptions
-  /** Sent as `resetUrl` with `password_reset_required` answers. */
-  passwordResetUrl?: string
 }
 
 /** What the preHandler leaves on `request.loginguard` for the login handler. */
-export interface LoginGuardRequest {
-  /** The decision the attempt faced. */
-  decision: Decision
-  /** The account the counters keyed: check the password of this one. */
-  account: string
-  /**
-   * The password was wrong: nothing more is recorded (`begin` did); returns the decision now
-   * in effect. With an AsyncGuard, a Promise of it: see {@link AsyncLoginGuardRequest}.
-   */
-  failure(): Decision
+export interface LoginGuardRequest extends SharedLoginGuardRequest {
   /** The password was right: records the success and sets the device cookie on the reply. */
   success(): void
 }
@@ -70,14 +40,7 @@ export interface LoginGuardRequest {
  * (`await request.loginguard.failure()` type-checks with either guard; for exact types,
  * `request.loginguard as unknown as AsyncLoginGuardRequest`).
  */
-export interface AsyncLoginGuardRequest {
-  decision: Decision
-  account: string
-  /** The password was wrong: resolves with the decision now in effect (one Redis round trip). */
-  failure(): Promise<Decision>
-  /** The password was right: records the success (resolves once recorded) and issues the device cookie. */
-  success(): Promise<void>
-}
+export interface AsyncLoginGuardRequest extends SharedAsyncLoginGuardRequest {}
 
 declare module 'fastify' {
   interface FastifyRequest {
