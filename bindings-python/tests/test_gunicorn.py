@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -17,13 +16,12 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from gunicorn_support import HANG_GUARD_S, TESTS_DIR, start_gunicorn, stop_gunicorn
 
 import loginguard
 from loginguard import Action, Reason
 
-TESTS_DIR = Path(__file__).resolve().parent
 WORKERS = 4
-HANG_GUARD_S = 120  # an overall bound on waiting for gunicorn, never a timing assertion
 ACCOUNTS = [f"user{i}" for i in range(16)]
 PASSWORD = "right-pw"
 CHALLENGE = 'id="loginguard-challenge"'
@@ -72,21 +70,6 @@ def _manage(env: dict[str, str], *args: str) -> None:
     )
 
 
-def _wait_until_listening(proc: subprocess.Popen[bytes], log: Path) -> int:
-    """Polls gunicorn's log until it listens and has booted every worker; returns the port."""
-    deadline = time.monotonic() + HANG_GUARD_S
-    while True:
-        text = log.read_text()
-        port = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
-        if port and len(re.findall(r"Booting worker with pid", text)) >= WORKERS:
-            return int(port.group(1))
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited with {proc.returncode}:\n{text}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"gunicorn did not start within {HANG_GUARD_S} s:\n{text}")
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     policy_file = tmp_path / "loginguard.toml"
@@ -110,39 +93,11 @@ def server(tmp_path: Path) -> Iterator[Server]:
     users = "; ".join(f"User.objects.create_user({a!r}, password={PASSWORD!r})" for a in ACCOUNTS)
     _manage(env, "shell", "-c", f"from django.contrib.auth.models import User; {users}")
 
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as log_out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                str(WORKERS),
-                "--worker-class",
-                "sync",
-                "--bind",
-                "127.0.0.1:0",
-                "--config",
-                "/dev/null",
-                "django_project.wsgi",
-            ],
-            env=env,
-            cwd=TESTS_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=log_out,
-            stderr=log_out,
-        )
+    proc, port = start_gunicorn(env, tmp_path / "gunicorn.log", WORKERS)
     try:
-        port = _wait_until_listening(proc, log)
         yield Server(port, policy_file)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=HANG_GUARD_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_gunicorn([proc])
 
 
 def _csrf(server: Server) -> tuple[str, str]:

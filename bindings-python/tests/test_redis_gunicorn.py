@@ -5,62 +5,21 @@ CAPTCHA step appears after the 4th wrong password whichever host answers."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gunicorn_support import TESTS_DIR, start_gunicorn, stop_gunicorn
 from test_gunicorn import CHALLENGE, LOGIN_FORM, PASSWORD, Server, _csrf, _login, _manage
 from test_redis_server import RedisServer, redis_server
 
 import loginguard
 from loginguard import Action, Reason
 
-TESTS_DIR = Path(__file__).resolve().parent
 HOSTS = 2
 WORKERS = 2
-HANG_GUARD_S = 120  # an overall bound on waiting for gunicorn, never a timing assertion
 ACCOUNTS = [f"user{i}" for i in range(4)]
-
-
-def _start_host(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    with log.open("wb") as log_out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                str(WORKERS),
-                "--worker-class",
-                "sync",
-                "--bind",
-                "127.0.0.1:0",
-                "--config",
-                "/dev/null",
-                "django_project.wsgi",
-            ],
-            env=env,
-            cwd=TESTS_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=log_out,
-            stderr=log_out,
-        )
-    deadline = time.monotonic() + HANG_GUARD_S
-    while True:
-        text = log.read_text()
-        port = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
-        if port and len(re.findall(r"Booting worker with pid", text)) >= WORKERS:
-            return proc, int(port.group(1))
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited with {proc.returncode}:\n{text}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"gunicorn did not start within {HANG_GUARD_S} s:\n{text}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -93,19 +52,12 @@ def hosts(tmp_path: Path, redis: RedisServer) -> Iterator[list[Server]]:
     try:
         servers = []
         for i in range(HOSTS):
-            proc, port = _start_host(env, tmp_path / f"gunicorn-{i}.log")
+            proc, port = start_gunicorn(env, tmp_path / f"gunicorn-{i}.log", WORKERS)
             procs.append(proc)
             servers.append(Server(port, policy_file))
         yield servers
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=HANG_GUARD_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_gunicorn(procs)
 
 
 def test_captcha_after_the_4th_failure_whichever_host_answers(hosts: list[Server]) -> None:
