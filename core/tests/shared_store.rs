@@ -4,30 +4,27 @@
 //!
 //! Child processes are this test binary run again with `LOGINGUARD_CHILD` set.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::Arc;
 
-use loginguard::{Action, Attempt, ErrorKind, EventKind, Guard, Policy, StoreKind};
+use support::shared;
+
+use loginguard::{Action, Attempt, ErrorKind, EventKind, Guard, Policy};
 
 const CAPACITY: usize = 1 << 14;
 const STORM_KEYS: usize = 1000; // few enough that no bucket of the table overflows
 
 fn policy(path: &Path) -> Policy {
-    let mut p = Policy::default();
-    p.store.kind = StoreKind::Shared;
-    p.store.path = Some(path.to_path_buf());
-    p.store.capacity = CAPACITY;
-    p
+    shared::policy(path, CAPACITY)
 }
 
 fn temp_store(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loginguard-shared-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("counters.store")
+    shared::temp_store("shared", name)
 }
 
 /// Runs in a child process: does what `LOGINGUARD_CHILD` says, prints results.

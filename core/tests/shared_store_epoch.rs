@@ -3,13 +3,14 @@
 //! trust instead of freezing time for every process that opens it. Also:
 //! no header value, however mangled, makes opening or using a store panic.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use loginguard::{
-    Attempt, Clock, ErrorKind, Guard, ManualClock, Policy, StoreKind, SystemClock, MAX_LOCK,
-};
+use loginguard::{Attempt, Clock, ErrorKind, Guard, ManualClock, Policy, SystemClock, MAX_LOCK};
 use proptest::prelude::*;
+use support::shared::{self, refused};
 
 const CAPACITY: usize = 64;
 const HEADER_BYTES: usize = 4096;
@@ -17,18 +18,11 @@ const EPOCH_AT: usize = 40;
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
 fn policy(path: &Path) -> Policy {
-    let mut p = Policy::default();
-    p.store.kind = StoreKind::Shared;
-    p.store.path = Some(path.to_path_buf());
-    p.store.capacity = CAPACITY;
-    p
+    shared::policy(path, CAPACITY)
 }
 
 fn temp_store(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loginguard-epoch-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("counters.store")
+    shared::temp_store("epoch", name)
 }
 
 fn manual(ms: u64) -> Arc<ManualClock> {
@@ -39,15 +33,6 @@ fn manual(ms: u64) -> Arc<ManualClock> {
 
 fn open(path: &Path, clock: Arc<dyn Clock>) -> loginguard::Result<Guard> {
     Guard::with_clock(policy(path), clock)
-}
-
-#[track_caller]
-fn refused(result: loginguard::Result<Guard>, path: &Path, needle: &str) {
-    let err = result.map(|_| ()).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Store, "{err}");
-    let text = err.to_string();
-    assert!(text.contains(&path.display().to_string()), "{text}");
-    assert!(text.contains(needle), "expected {needle:?} in: {text}");
 }
 
 fn set_epoch(path: &Path, epoch: u64) {

@@ -4,27 +4,24 @@
 //!
 //! Child processes are this test binary run again with `LOGINGUARD_CHILD` set.
 
+mod support;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use loginguard::{Attempt, ErrorKind, Guard, Policy, StoreKind};
+use support::shared;
+
+use loginguard::{Attempt, ErrorKind, Guard, Policy};
 
 const CAPACITY: usize = 1 << 14; // 4 KiB + 512 KiB of buckets
 
 fn policy(path: &Path) -> Policy {
-    let mut p = Policy::default();
-    p.store.kind = StoreKind::Shared;
-    p.store.path = Some(path.to_path_buf());
-    p.store.capacity = CAPACITY;
-    p
+    shared::policy(path, CAPACITY)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loginguard-space-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    shared::temp_dir("space", name)
 }
 
 #[test]

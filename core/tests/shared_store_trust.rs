@@ -3,19 +3,19 @@
 //! that another user owns or that the group may write. New files get exactly
 //! `store.mode`, and a creation killed halfway leaves nothing for long.
 
+mod support;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use loginguard::{Attempt, ErrorKind, Guard, Policy};
+use support::shared::{self, refused};
 
 const CAPACITY: usize = 1 << 10;
 
 fn temp_store(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loginguard-trust-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("counters.store")
+    shared::temp_store("trust", name)
 }
 
 /// The shared-store policy, with `extra` lines in its `[store]` table.
@@ -28,15 +28,6 @@ fn policy(path: &Path, extra: &str) -> loginguard::Result<Policy> {
 
 fn open(path: &Path, extra: &str) -> loginguard::Result<Guard> {
     Guard::new(policy(path, extra)?)
-}
-
-#[track_caller]
-fn refused(result: loginguard::Result<Guard>, path: &Path, needle: &str) {
-    let err = result.map(|_| ()).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Store, "{err}");
-    let text = err.to_string();
-    assert!(text.contains(&path.display().to_string()), "{text}");
-    assert!(text.contains(needle), "expected {needle:?} in: {text}");
 }
 
 fn chmod(path: &Path, mode: u32) {
