@@ -3,6 +3,7 @@ started and waited for, then stopped."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -14,6 +15,39 @@ import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 HANG_GUARD_S = 120  # an overall bound on waiting for gunicorn, never a timing assertion
+
+
+def project_env(
+    tmp_path: Path, policy_file: Path, accounts: Iterable[str], password: str
+) -> dict[str, str]:
+    """The environment that runs the test project on `policy_file`, with its database in
+    `tmp_path` migrated and holding a user per account, all with `password`."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "django_project.settings",
+        "PYTHONPATH": str(TESTS_DIR),
+        "LOGINGUARD_POLICY_FILE": str(policy_file),
+        "LOGINGUARD_TEST_DB": str(tmp_path / "db.sqlite3"),
+        "LOGINGUARD_TEST_ALLOWED_HOSTS": "127.0.0.1",
+        "LOGINGUARD_MANUAL_CLOCK": "0",
+        "LOGINGUARD_TEST_WORKER_HEADER": "1",
+    }
+    _manage(env, "migrate", "--noinput")
+    users = "; ".join(f"User.objects.create_user({a!r}, password={password!r})" for a in accounts)
+    _manage(env, "shell", "-c", f"from django.contrib.auth.models import User; {users}")
+    return env
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        env=env,
+        cwd=TESTS_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
 
 
 def start_gunicorn(

@@ -5,10 +5,7 @@ wrong password whichever worker answers each request."""
 from __future__ import annotations
 
 import http.client
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -16,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from gunicorn_support import HANG_GUARD_S, TESTS_DIR, start_gunicorn, stop_gunicorn
+from gunicorn_support import HANG_GUARD_S, project_env, start_gunicorn, stop_gunicorn
 
 import loginguard
 from loginguard import Action, Reason
@@ -58,18 +55,6 @@ class Server:
             conn.close()
 
 
-def _manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "django", *args],
-        env=env,
-        cwd=TESTS_DIR,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-    )
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     policy_file = tmp_path / "loginguard.toml"
@@ -79,19 +64,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "[ip]\nenabled = false\n\n"
         f'[store]\nkind = "shared"\npath = "{tmp_path / "counters.lgs"}"\ncapacity = 4096\n'
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "django_project.settings",
-        "PYTHONPATH": str(TESTS_DIR),
-        "LOGINGUARD_POLICY_FILE": str(policy_file),
-        "LOGINGUARD_TEST_DB": str(tmp_path / "db.sqlite3"),
-        "LOGINGUARD_TEST_ALLOWED_HOSTS": "127.0.0.1",
-        "LOGINGUARD_MANUAL_CLOCK": "0",
-        "LOGINGUARD_TEST_WORKER_HEADER": "1",
-    }
-    _manage(env, "migrate", "--noinput")
-    users = "; ".join(f"User.objects.create_user({a!r}, password={PASSWORD!r})" for a in ACCOUNTS)
-    _manage(env, "shell", "-c", f"from django.contrib.auth.models import User; {users}")
+    env = project_env(tmp_path, policy_file, ACCOUNTS, PASSWORD)
 
     proc, port = start_gunicorn(env, tmp_path / "gunicorn.log", WORKERS)
     try:

@@ -4,14 +4,13 @@ CAPTCHA step appears after the 4th wrong password whichever host answers."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gunicorn_support import TESTS_DIR, start_gunicorn, stop_gunicorn
-from test_gunicorn import CHALLENGE, LOGIN_FORM, PASSWORD, Server, _csrf, _login, _manage
+from gunicorn_support import project_env, start_gunicorn, stop_gunicorn
+from test_gunicorn import CHALLENGE, LOGIN_FORM, PASSWORD, Server, _csrf, _login
 from test_redis_server import RedisServer, redis_server
 
 import loginguard
@@ -35,19 +34,7 @@ def hosts(tmp_path: Path, redis: RedisServer) -> Iterator[list[Server]]:
     policy_file.write_text(
         f'[ip]\nenabled = false\n\n[store]\nkind = "redis"\nurl = "{redis.url}"\n'
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "django_project.settings",
-        "PYTHONPATH": str(TESTS_DIR),
-        "LOGINGUARD_POLICY_FILE": str(policy_file),
-        "LOGINGUARD_TEST_DB": str(tmp_path / "db.sqlite3"),
-        "LOGINGUARD_TEST_ALLOWED_HOSTS": "127.0.0.1",
-        "LOGINGUARD_MANUAL_CLOCK": "0",
-        "LOGINGUARD_TEST_WORKER_HEADER": "1",
-    }
-    _manage(env, "migrate", "--noinput")
-    users = "; ".join(f"User.objects.create_user({a!r}, password={PASSWORD!r})" for a in ACCOUNTS)
-    _manage(env, "shell", "-c", f"from django.contrib.auth.models import User; {users}")
+    env = project_env(tmp_path, policy_file, ACCOUNTS, PASSWORD)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         servers = []
