@@ -72,10 +72,10 @@ int main(int argc, char **argv) {
         }
         if (st == LG_OK) {
             const char *q = d.reason == LG_REASON_NONE ? "" : "\"";
-            printf("{\"action\": \"%s\", \"reason\": %s%s%s, \"failures\": %u}\n",
+            printf("{\"action\": \"%s\", \"reason\": %s%s%s, \"failures\": %u, \"degraded\": %s}\n",
                    lg_action_name(d.action), q,
                    d.reason == LG_REASON_NONE ? "null" : lg_reason_name(d.reason), q,
-                   (unsigned)d.failures);
+                   (unsigned)d.failures, d.degraded ? "true" : "false");
         }
     }
     lg_guard_free(guard);

@@ -9,5 +9,7 @@ if (op === 'reset-account') {
   console.log(JSON.stringify({ reset_account: account }))
 } else {
   const d = op === 'record-failure' ? guard.recordFailure({ account, ip }) : guard.check({ account, ip })
-  console.log(JSON.stringify({ action: d.action, reason: d.reason ?? null, failures: d.failures }))
+  console.log(
+    JSON.stringify({ action: d.action, reason: d.reason ?? null, failures: d.failures, degraded: d.degraded }),
+  )
 }

@@ -15,4 +15,13 @@ else:
     fn = guard.record_failure if op == "record-failure" else guard.check
     d = fn(account=account, ip=ip)
     reason = None if d.reason is None else d.reason.value
-    print(json.dumps({"action": d.action.value, "reason": reason, "failures": d.failures}))
+    print(
+        json.dumps(
+            {
+                "action": d.action.value,
+                "reason": reason,
+                "failures": d.failures,
+                "degraded": d.degraded,
+            }
+        )
+    )

@@ -31,7 +31,7 @@ def ip_of(k: int) -> str:
 
 
 def decision(action: str, reason: str | None, failures: int) -> dict[str, Any]:
-    return {"action": action, "reason": reason, "failures": failures}
+    return {"action": action, "reason": reason, "failures": failures, "degraded": False}
 
 
 def allow(failures: int) -> dict[str, Any]:
