@@ -287,7 +287,9 @@ fn a_frozen_redis_costs_one_deadline_per_call() {
     let server = Server::start();
     let mut policy = Policy::default();
     on_redis(&mut policy, &server.url(), "one-deadline");
-    let timeout = Duration::from_millis(500);
+    // Long enough that the slack below dwarfs a loaded machine's scheduling
+    // delays, while one deadline per reply (three for `check`) stays far out.
+    let timeout = Duration::from_millis(1000);
     policy.store.redis.timeout = timeout;
     let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
     let a = Attempt::new().account("alice").ip("192.0.2.1");
@@ -309,10 +311,7 @@ fn a_frozen_redis_costs_one_deadline_per_call() {
         let took = started.elapsed();
         assert!(d.degraded, "{op}: {d:?}");
         // A bound with slack for a loaded machine, well under two deadlines.
-        assert!(
-            took < timeout + Duration::from_millis(400),
-            "{op} took {took:?}"
-        );
+        assert!(took < timeout * 17 / 10, "{op} took {took:?}");
     }
     server.signal("CONT");
 }
