@@ -9,7 +9,7 @@ mod promise;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use loginguard::{Attempt, Guard, ManualClock, Policy, RedisConfig, StoreKind};
+use loginguard::{Guard, ManualClock, Policy, StoreKind};
 use napi::bindgen_prelude::{FromNapiValue, Object, Unknown};
 use napi::{Env, ValueType};
 use napi_derive::napi;
@@ -32,9 +32,6 @@ pub fn lets_password_be_checked(action: convert::Action, challenge_passed: Optio
 #[derive(Debug)]
 pub struct Core {
     guard: Guard,
-    /// For a redis guard: an in-memory guard with the same policy, to tell
-    /// without a network call whether an account can be keyed.
-    keyer: Option<Guard>,
     clock: Option<Arc<ManualClock>>,
     /// Whether JS listens for events (no listener, no cost).
     listening: AtomicBool,
@@ -74,19 +71,9 @@ fn new_guard(policy: Policy, manual_clock: bool) -> Result<NativeGuard> {
         Some(clock) => Guard::with_clock(policy, clock.clone()),
         None => Guard::new(policy),
     })?;
-    let keyer = (guard.policy().store.kind == StoreKind::Redis)
-        .then(|| {
-            let mut local = guard.policy().clone();
-            local.store.kind = StoreKind::Memory;
-            local.store.redis = RedisConfig::default();
-            local.store.capacity = 64;
-            Guard::new(local).ok()
-        })
-        .flatten();
     Ok(NativeGuard {
         core: Arc::new(Core {
             guard,
-            keyer,
             clock,
             listening: AtomicBool::new(false),
             pending: Mutex::default(),
@@ -200,16 +187,7 @@ impl NativeGuard {
         let Some(account) = convert::text(account, "account")? else {
             return Ok(false);
         };
-        let guard = match (&self.core.keyer, self.redis()) {
-            (Some(keyer), _) => keyer,
-            (None, true) => return Ok(true), // `begin` will tell
-            (None, false) => &self.core.guard,
-        };
-        match error::core(|| guard.inspect(&Attempt::new().account(&account))) {
-            Ok(_) => Ok(true),
-            Err(e) if e.status == Code::InvalidAttempt => Ok(false),
-            Err(e) => Err(e),
-        }
+        Ok(self.core.guard.keys_account(&account))
     }
 
     /// `check`, `begin` or `recordFailure` (`op` 0, 1, 2) off the JS thread, for a

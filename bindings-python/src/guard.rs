@@ -289,6 +289,13 @@ impl Guard {
             .py()
     }
 
+    /// Whether `account` keys an account counter (not over 1024 bytes, not empty once
+    /// normalized); touches no counter and no store.
+    fn keys_account(&self, account: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let account = text("account", account)?;
+        Ok(self.inner.keys_account(&account))
+    }
+
     /// Clears every counter of the account, `reset_required` included (scans the table).
     fn reset_account(&self, py: Python<'_>, account: &Bound<'_, PyAny>) -> PyResult<()> {
         let account = text("account", account)?;

@@ -85,9 +85,17 @@ def test_whitespace_and_full_width_variants_share_one_counter(
     assert get_guard().check(account="alice").failures == 4
 
 
-def test_an_account_that_cannot_be_keyed_is_refused_and_nothing_is_counted() -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a" * 1100,  # the form passes it on; the core keys at most 1024 bytes
+        "\ufeff",  # Python's strip keeps it; the core's fold leaves nothing
+    ],
+    ids=["over-long", "nothing-once-folded"],
+)
+def test_an_account_that_cannot_be_keyed_is_refused_and_nothing_is_counted(name: str) -> None:
     c = Client()
-    r = login(c, "a" * 1100, "wrong")  # the form passes it on; the core keys at most 1024 bytes
+    r = login(c, name, "wrong")
     assert r.status_code == 400
     assert not logged_in(c)
     assert ip_failures() == 0

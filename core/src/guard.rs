@@ -420,6 +420,27 @@ impl Guard {
         Ok(())
     }
 
+    /// Whether `account` keys an account counter under this policy: not over
+    /// [`MAX_ACCOUNT_BYTES`] and not empty once normalized. Framework
+    /// integrations ask before `begin`, so that an account the core would treat
+    /// as absent is refused rather than governed by the network alone. Touches
+    /// no counter and no store.
+    ///
+    /// ```
+    /// use loginguard::{Guard, Policy};
+    /// let guard = Guard::new(Policy::default()).unwrap();
+    /// assert!(guard.keys_account(" Alice "));
+    /// assert!(!guard.keys_account(" \u{feff}\u{1c} "));
+    /// assert!(!guard.keys_account(&"a".repeat(1025)));
+    /// ```
+    pub fn keys_account(&self, account: &str) -> bool {
+        account.len() <= MAX_ACCOUNT_BYTES
+            && self
+                .hasher
+                .account(account, self.policy.account_normalize)
+                .is_some()
+    }
+
     /// Every governing dimension's state, for support staff. Changes nothing.
     pub fn inspect(&self, attempt: &Attempt<'_>) -> Result<Inspection> {
         let mut keys = Keys::NONE;

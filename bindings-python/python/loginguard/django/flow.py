@@ -94,10 +94,18 @@ def form_account(request: HttpRequest, form_class: type[forms.BaseForm] | None) 
     return account_key(raw, username_field)
 
 
+def _refuse_unkeyable(guard: loginguard.Guard, account: str | None) -> None:
+    """Over 1024 bytes, or nothing once the policy normalizes it: refused, never counted
+    on the network alone (the core would treat it as absent)."""
+    if account is not None and not guard.keys_account(account):
+        raise UnkeyableAccount("the username cannot be keyed")
+
+
 def begin(request: Any, account: str | None, *, from_view: bool) -> LoginState:
     """``check``, the CAPTCHA when the account or network is over ``challenge_after``, then
     ``begin``. ``request`` may be ``None`` (an ``authenticate()`` without one)."""
     guard = conf.get_guard()
+    _refuse_unkeyable(guard, account)
     ip = (conf.client_ip(request) or None) if request is not None else None
     device = devices.device_for(request, account) if request is not None and account else None
     attempt: dict[str, Any] = {"account": account, "ip": ip, "device": device}
@@ -134,6 +142,7 @@ async def abegin(request: Any, account: str | None, *, from_view: bool) -> Login
     event loop never waits on Redis), the device lookup and the CAPTCHA verification in a
     thread."""
     guard = await _aguard()
+    _refuse_unkeyable(guard, account)
     ip = (conf.client_ip(request) or None) if request is not None else None
     device = None
     if request is not None and account and request.COOKIES.get(devices.cookie_name()):
