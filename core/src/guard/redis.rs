@@ -53,6 +53,30 @@ impl Plan {
     }
 }
 
+/// One round of compare-and-set writes, after the first a retry: counted,
+/// and spaced by [`backoff`] from the last round trip (`rtt`, updated here).
+fn cas_round(
+    store: &RedisStore,
+    s: &mut Session<'_>,
+    names: &[Option<KeyName>; 4],
+    plans: &[Plan],
+    round: usize,
+    rtt: &mut std::time::Duration,
+) -> ::redis::RedisResult<Vec<CasReply>> {
+    if round > 0 {
+        store
+            .counters
+            .cas_retries
+            .fetch_add(plans.len() as u64, Relaxed);
+        backoff(round, *rtt);
+    }
+    let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(names)).collect();
+    let sent = std::time::Instant::now();
+    let replies = store.cas_many(s, &ops);
+    *rtt = sent.elapsed();
+    replies
+}
+
 /// What a `begin` or `record_failure` did in Redis.
 struct Recorded {
     verdicts: [Option<Verdict>; 4],
@@ -67,6 +91,28 @@ struct Recorded {
 }
 
 impl Guard {
+    /// The write that takes dimension `dim` from `from` to `new`, with the
+    /// TTL the new state earns.
+    fn plan(
+        &self,
+        store: &RedisStore,
+        dim: usize,
+        from: &Read,
+        new: Counter,
+        crossed: Crossings,
+        now: u64,
+    ) -> Plan {
+        let (bytes, ttl_ms) = store.encode(&new, from.raw.as_deref(), now, &self.rules[dim]);
+        Plan {
+            dim,
+            expected: from.raw.clone(),
+            bytes,
+            ttl_ms,
+            new,
+            crossed,
+        }
+    }
+
     fn store_now(&self, store: &RedisStore) -> u64 {
         store
             .now_ms(self.clock.as_ref())
@@ -296,30 +342,12 @@ impl Guard {
                     }
                 }
                 let (new, crossed) = cur[i].counter.record_failure(now, rule);
-                let (bytes, ttl_ms) = store.encode(&new, cur[i].raw.as_deref(), now, rule);
-                plans.push(Plan {
-                    dim: i,
-                    expected: cur[i].raw.clone(),
-                    bytes,
-                    ttl_ms,
-                    new,
-                    crossed,
-                });
+                plans.push(self.plan(store, i, &cur[i], new, crossed, now));
             }
             if stopped {
                 break;
             }
-            if round > 0 {
-                store
-                    .counters
-                    .cas_retries
-                    .fetch_add(plans.len() as u64, Relaxed);
-                backoff(round, rtt);
-            }
-            let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(names)).collect();
-            let sent = std::time::Instant::now();
-            let replies = store.cas_many(s, &ops)?;
-            rtt = sent.elapsed();
+            let replies = cas_round(store, s, names, &plans, round, &mut rtt)?;
             pending.clear();
             for (p, reply) in plans.iter().zip(replies) {
                 match reply {
@@ -381,28 +409,11 @@ impl Guard {
             if todo.is_empty() {
                 break;
             }
-            if round > 0 {
-                backoff(round, rtt);
-            }
             let plans: Vec<Plan> = todo
                 .iter()
-                .map(|(i, there, to)| {
-                    let (bytes, ttl_ms) =
-                        store.encode(to, there.raw.as_deref(), now, &self.rules[*i]);
-                    Plan {
-                        dim: *i,
-                        expected: there.raw.clone(),
-                        bytes,
-                        ttl_ms,
-                        new: *to,
-                        crossed: Crossings::default(),
-                    }
-                })
+                .map(|(i, there, to)| self.plan(store, *i, there, *to, Crossings::default(), now))
                 .collect();
-            let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(names)).collect();
-            let sent = std::time::Instant::now();
-            let replies = store.cas_many(s, &ops)?;
-            rtt = sent.elapsed();
+            let replies = cas_round(store, s, names, &plans, round, &mut rtt)?;
             todo.clear();
             for (p, reply) in plans.iter().zip(replies) {
                 match reply {
@@ -446,32 +457,13 @@ impl Guard {
                     .iter()
                     .filter_map(|&i| {
                         let new = change(i, cur[i].counter)?;
-                        let (bytes, ttl_ms) =
-                            store.encode(&new, cur[i].raw.as_deref(), now, &self.rules[i]);
-                        Some(Plan {
-                            dim: i,
-                            expected: cur[i].raw.clone(),
-                            bytes,
-                            ttl_ms,
-                            new,
-                            crossed: Crossings::default(),
-                        })
+                        Some(self.plan(store, i, &cur[i], new, Crossings::default(), now))
                     })
                     .collect();
                 if plans.is_empty() {
                     break;
                 }
-                if round > 0 {
-                    store
-                        .counters
-                        .cas_retries
-                        .fetch_add(plans.len() as u64, Relaxed);
-                    backoff(round, rtt);
-                }
-                let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(&names)).collect();
-                let sent = std::time::Instant::now();
-                let replies = store.cas_many(s, &ops)?;
-                rtt = sent.elapsed();
+                let replies = cas_round(store, s, &names, &plans, round, &mut rtt)?;
                 pending.clear();
                 for (p, reply) in plans.iter().zip(replies) {
                     match reply {
