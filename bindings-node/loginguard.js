@@ -46,6 +46,42 @@ function reportListenerError(err) {
   })
 }
 
+// Hands the events the native guard holds to `guard`'s listeners.
+function emitEvents(guard, native) {
+  for (const event of native.takeEvents()) {
+    try {
+      guard.emit('event', event)
+    } catch (err) {
+      reportListenerError(err)
+    }
+  }
+}
+
+// A decision from the native hot path, packed in one number (action, reason, failures,
+// the retry time and whether events wait); an object (a rare shape) passes through.
+function unpack(n, guard, native, listening) {
+  if (typeof n !== 'number') {
+    if (listening) emitEvents(guard, native)
+    return n
+  }
+  let retry = 0
+  if (n >= EVENTS) {
+    retry = Math.floor(n / RETRY)
+    n -= retry * RETRY
+    if (n >= EVENTS) {
+      n -= EVENTS
+      emitEvents(guard, native)
+    }
+  }
+  return {
+    action: ACTIONS[n & 3],
+    reason: REASONS[(n >> 2) & 7],
+    retryAfterMs: retry === 0 ? null : retry - 1,
+    failures: n >>> 5,
+    degraded: false,
+  }
+}
+
 class Guard extends EventEmitter {
   #native
   #hot
@@ -78,36 +114,11 @@ class Guard extends EventEmitter {
   }
 
   #emitEvents() {
-    for (const event of this.#native.takeEvents()) {
-      try {
-        this.emit('event', event)
-      } catch (err) {
-        reportListenerError(err)
-      }
-    }
+    emitEvents(this, this.#native)
   }
 
   #decision(n) {
-    if (typeof n !== 'number') {
-      if (this.#listening) this.#emitEvents()
-      return n
-    }
-    if (n >= EVENTS) {
-      const retry = Math.floor(n / RETRY)
-      n -= retry * RETRY
-      if (n >= EVENTS) {
-        n -= EVENTS
-        this.#emitEvents()
-      }
-      return {
-        action: ACTIONS[n & 3],
-        reason: REASONS[(n >> 2) & 7],
-        retryAfterMs: retry === 0 ? null : retry - 1,
-        failures: n >>> 5,
-        degraded: false,
-      }
-    }
-    return { action: ACTIONS[n & 3], reason: REASONS[(n >> 2) & 7], retryAfterMs: null, failures: n >>> 5, degraded: false }
+    return unpack(n, this, this.#native, this.#listening)
   }
 
   /** Always false: this guard answers synchronously (see AsyncGuard for the redis store). */
@@ -226,36 +237,11 @@ class AsyncGuard extends EventEmitter {
   }
 
   #emitEvents() {
-    for (const event of this.#native.takeEvents()) {
-      try {
-        this.emit('event', event)
-      } catch (err) {
-        reportListenerError(err)
-      }
-    }
+    emitEvents(this, this.#native)
   }
 
   #unpacked(n) {
-    if (typeof n !== 'number') {
-      if (this.#listening) this.#emitEvents()
-      return n
-    }
-    let retry = 0
-    if (n >= EVENTS) {
-      retry = Math.floor(n / RETRY)
-      n -= retry * RETRY
-      if (n >= EVENTS) {
-        n -= EVENTS
-        this.#emitEvents()
-      }
-    }
-    return {
-      action: ACTIONS[n & 3],
-      reason: REASONS[(n >> 2) & 7],
-      retryAfterMs: retry === 0 ? null : retry - 1,
-      failures: n >>> 5,
-      degraded: false,
-    }
+    return unpack(n, this, this.#native, this.#listening)
   }
 
   async #decide(op, attempt, challengePassed) {
