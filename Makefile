@@ -21,6 +21,7 @@ help:
 	@echo "make test   every test: Rust, C, Python, Node, drift checks, lints"
 	@echo "make demo-redis  two processes as two hosts sharing counters in Redis"
 	@echo "make bench  the Rust criterion benchmarks (peers beside loginguard)"
+	@echo "make bench-instructions  instructions per call under callgrind (Rust API and C ABI)"
 
 test: $(TEST_TARGETS)
 	@echo "make test: all passed"
@@ -45,7 +46,9 @@ tools-redis:
 
 test-rust: lint tools-redis
 	cargo test --locked -p loginguard -p loginguard-cli
-	cargo test --locked -p loginguard-benches --benches
+	cargo test --locked -p loginguard-benches --bench login
+	# The instruction bench needs valgrind's runner (make bench-instructions): compiled only.
+	cargo test --locked -p loginguard-benches --bench instructions --no-run
 
 demo:
 	cargo build --locked --release -q -p loginguard-cli
