@@ -117,32 +117,49 @@ pub(crate) fn parse_ip(ip: Option<IpInput<'_>>) -> Result<Option<IpAddr>> {
 /// standard parser accepts (four decimal octets up to 255, no leading
 /// zeros), read in a few instructions; `None` for anything else, which then
 /// goes to the standard parser.
+#[inline]
 fn dotted_quad(s: &[u8]) -> Option<Ipv4Addr> {
     if !(7..=15).contains(&s.len()) {
         return None;
     }
-    let mut octets = [0u8; 4];
+    // Padded with a byte that is neither a digit nor a dot, so that every
+    // read below is in bounds without a check: octet by octet, the first
+    // digit, then at most two more (none after a leading zero).
+    let mut b = [b'/'; 16];
+    b[..s.len()].copy_from_slice(s);
+    let digit = |i: usize| u32::from(b[i & 15].wrapping_sub(b'0'));
+    let mut addr = 0u32;
     let mut i = 0;
-    for (n, octet) in octets.iter_mut().enumerate() {
+    for n in 0..4 {
         if n > 0 {
-            if s.get(i) != Some(&b'.') {
+            if b[i & 15] != b'.' {
                 return None;
             }
             i += 1;
         }
-        let start = i;
-        let mut value = 0u32;
-        while i < s.len() && i - start < 3 && s[i].is_ascii_digit() {
-            value = value * 10 + u32::from(s[i] - b'0');
-            i += 1;
-        }
-        let digits = i - start;
-        if digits == 0 || value > 255 || (digits > 1 && s[start] == b'0') {
+        let mut value = digit(i);
+        if value > 9 {
             return None;
         }
-        *octet = value as u8;
+        i += 1;
+        if value != 0 {
+            let d = digit(i);
+            if d <= 9 {
+                value = value * 10 + d;
+                i += 1;
+                let d = digit(i);
+                if d <= 9 {
+                    value = value * 10 + d;
+                    i += 1;
+                    if value > 255 {
+                        return None;
+                    }
+                }
+            }
+        }
+        addr = addr << 8 | value;
     }
-    (i == s.len()).then(|| Ipv4Addr::from(octets))
+    (i == s.len()).then(|| Ipv4Addr::from(addr))
 }
 
 fn canonical(addr: IpAddr) -> IpAddr {
