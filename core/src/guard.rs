@@ -3,6 +3,7 @@
 //! The table stores (`memory`, `shared`) are driven here; the redis store's
 //! round trips are in `guard/redis.rs`, with the same rules and `decide`.
 
+mod memo;
 mod redis;
 
 use std::net::IpAddr;
@@ -51,6 +52,8 @@ use crate::table::{SlotKey, Table, Updated, MAX_TIME};
 /// assert_eq!(guard.check(&alice).unwrap().action, Action::Allow);
 /// ```
 pub struct Guard {
+    /// Unique in the process: names this guard's keys in the thread's memo.
+    id: u64,
     policy: Policy,
     rules: [RuleMs; 4],
     hasher: KeyHasher,
@@ -150,6 +153,7 @@ impl Guard {
             // the stripes' 16 may count at once: other processes on a shared
             // file, or a redis guard's callers (a blocking pool of any size).
             shared: table.is_shared() || store.redis.is_some(),
+            id: memo::next_guard_id(),
             epoch: store.epoch_ms,
             policy,
             rules,
@@ -630,7 +634,13 @@ impl Guard {
 
     #[inline(always)]
     fn keys<'a>(&self, attempt: &Attempt<'a>, keys: &mut Keys<'a>) -> Result<()> {
+        // The attempt this thread just turned into keys (check, then
+        // record_failure of one login; a repeated brute force): no work.
+        if memo::recall(self.id, attempt, keys) {
+            return Ok(());
+        }
         self.keys_ignoring_denylist(attempt, keys)?;
+        memo::remember(self.id, attempt, keys);
         for key in keys.slots.iter().flatten() {
             self.table.prefetch(key);
         }
