@@ -24,8 +24,8 @@ use gungraun::{library_benchmark, library_benchmark_group, main};
 use loginguard::{Attempt, Guard};
 use loginguard_benches::{guard, hot, zipf, LoginAttempt};
 use loginguard_ffi::{
-    lg_attempt, lg_decision, lg_guard, lg_guard_begin, lg_guard_check, lg_guard_free,
-    lg_guard_new, lg_guard_record_failure, lg_guard_record_success, lg_status,
+    lg_attempt, lg_decision, lg_guard, lg_guard_begin, lg_guard_check, lg_guard_free, lg_guard_new,
+    lg_guard_record_failure, lg_guard_record_success, lg_status,
 };
 
 /// Calls per benchmark: the printed count / 10,000 is one call's.

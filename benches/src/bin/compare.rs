@@ -175,4 +175,27 @@ fn main() {
             gov / b_gov
         );
     }
+
+    println!("\nthreads on one hot key (every thread the hot list on one engine: the contended compare-and-swap path), check+record_failure attempts per second (higher is better)\n");
+    println!("| threads | loginguard | speedup | governor | speedup |");
+    println!("|---|---|---|---|---|");
+    let hot_lists: Vec<Vec<LoginAttempt>> = (0..max).map(|_| hot()).collect();
+    let mut base = None;
+    for &t in &threads {
+        let lg = attempts_per_sec(runs.min(5), guard, &hot_lists[..t], loginguard_attempt);
+        let gov = attempts_per_sec(
+            runs.min(5),
+            Governor::default,
+            &hot_lists[..t],
+            Governor::attempt,
+        );
+        let (b_lg, b_gov) = *base.get_or_insert((lg, gov));
+        println!(
+            "| {t} | {:.2} M/s | {:.2}x | {:.2} M/s | {:.2}x |",
+            lg / 1e6,
+            lg / b_lg,
+            gov / 1e6,
+            gov / b_gov
+        );
+    }
 }
