@@ -182,35 +182,38 @@ fn ascii_fold(bytes: &[u8]) -> AsciiFold<'_> {
         };
     }
     // What was trimmed is ASCII: only `trimmed` can hold a non-ASCII byte.
-    let mut buf = [0u8; FOLD_BUF];
-    let (mut upper, mut high) = (0, 0);
+    // A first pass reads eight bytes at a time; only an account with an
+    // uppercase letter is written out, lowercased, in a second.
+    let word = |i: usize| -> u64 {
+        match trimmed.get(i..i + 8) {
+            Some(w) => u64::from_le_bytes(w.try_into().expect("8 bytes")),
+            None => {
+                let mut w = [0u8; 8];
+                w[..trimmed.len() - i].copy_from_slice(&trimmed[i..]);
+                u64::from_le_bytes(w)
+            }
+        }
+    };
     let n = trimmed.len();
-    let mut fold = |i: usize, w: u64| {
-        let (up, hi) = upper_and_high(w);
+    let (mut upper, mut high) = (0, 0);
+    for i in (0..n).step_by(8) {
+        let (up, hi) = upper_and_high(word(i));
         upper |= up;
         high |= hi;
-        // 0x20 is the high bit shifted right twice: set it on uppercase letters.
-        buf[i..i + 8].copy_from_slice(&(w | up >> 2).to_le_bytes());
-    };
-    let mut words = trimmed.chunks_exact(8);
-    let mut i = 0;
-    for word in words.by_ref() {
-        fold(i, u64::from_le_bytes(word.try_into().expect("8 bytes")));
-        i += 8;
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        fold(i, u64::from_le_bytes(w));
     }
     if high != 0 {
-        AsciiFold::NotAscii
-    } else if upper == 0 {
-        AsciiFold::AsIs(trimmed)
-    } else {
-        AsciiFold::Folded(buf, n)
+        return AsciiFold::NotAscii;
     }
+    if upper == 0 {
+        return AsciiFold::AsIs(trimmed);
+    }
+    let mut buf = [0u8; FOLD_BUF];
+    for i in (0..n).step_by(8) {
+        let w = word(i);
+        // 0x20 is the high bit shifted right twice: set it on uppercase letters.
+        buf[i..i + 8].copy_from_slice(&(w | upper_and_high(w).0 >> 2).to_le_bytes());
+    }
+    AsciiFold::Folded(buf, n)
 }
 
 /// What `fold` trims at both ends: Unicode White_Space, and what the
