@@ -179,7 +179,7 @@ impl Guard {
     /// The pre-authentication decision. Changes no counter.
     pub fn check(&self, attempt: &Attempt<'_>) -> Result<Decision> {
         let mut keys = Keys::NONE;
-        self.keys(attempt, &mut keys)?;
+        self.keys(attempt, &mut keys, true)?;
         let decision = match &self.redis {
             None => self.check_keys(&keys, self.table_now()),
             Some(store) => self.redis_check(store, &keys),
@@ -227,7 +227,7 @@ impl Guard {
     /// ```
     pub fn begin(&self, attempt: &Attempt<'_>, challenge_passed: bool) -> Result<Decision> {
         let mut keys = Keys::NONE;
-        self.keys(attempt, &mut keys)?;
+        self.keys(attempt, &mut keys, true)?;
         if keys.denied {
             self.count(Action::Deny);
             return Ok(Decision::denylisted());
@@ -306,7 +306,7 @@ impl Guard {
     /// on one key at one instant, they see `failures` 1..=N exactly.
     pub fn record_failure(&self, attempt: &Attempt<'_>) -> Result<Decision> {
         let mut keys = Keys::NONE;
-        self.keys(attempt, &mut keys)?;
+        self.keys(attempt, &mut keys, false)?;
         if keys.denied {
             self.count(Action::Deny);
             return Ok(Decision::denylisted());
@@ -349,7 +349,7 @@ impl Guard {
     /// [`Guard::begin`] recorded in advance on the others.
     pub fn record_success(&self, attempt: &Attempt<'_>, after_begin: bool) -> Result<()> {
         let mut keys = Keys::NONE;
-        self.keys(attempt, &mut keys)?;
+        self.keys(attempt, &mut keys, false)?;
         if keys.denied {
             return Ok(());
         }
@@ -632,15 +632,20 @@ impl Guard {
         self.table.key(self.hasher.ip_key(net), Dimension::Ip, 0)
     }
 
+    /// Turns an attempt into keys, from the thread's memo when it holds
+    /// them. `remember`: memoize them (the calls a second call on the same
+    /// attempt follows: `check`, `begin`), else leave the memo as it is.
     #[inline(always)]
-    fn keys<'a>(&self, attempt: &Attempt<'a>, keys: &mut Keys<'a>) -> Result<()> {
+    fn keys<'a>(&self, attempt: &Attempt<'a>, keys: &mut Keys<'a>, remember: bool) -> Result<()> {
         // The attempt this thread just turned into keys (check, then
         // record_failure of one login; a repeated brute force): no work.
         if memo::recall(self.id, attempt, keys) {
             return Ok(());
         }
         self.keys_ignoring_denylist(attempt, keys)?;
-        memo::remember(self.id, attempt, keys);
+        if remember {
+            memo::remember(self.id, attempt, keys);
+        }
         for key in keys.slots.iter().flatten() {
             self.table.prefetch(key);
         }
