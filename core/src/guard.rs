@@ -500,7 +500,7 @@ impl Guard {
             })
             .collect();
         let denylisted = self.denylisted(keys.ip);
-        let site = self.site_state(now);
+        let site = self.site_state_at(now);
         let decision = if denylisted {
             Decision::denylisted()
         } else {
@@ -536,9 +536,23 @@ impl Guard {
             challenge,
             deny,
             reset_required,
-            site: self.site_state(self.table_now()),
+            site: self.site_state_at(self.table_now()),
             redis: None,
         }
+    }
+
+    /// The site-wide signal now: the rate, the trigger and whether an attack
+    /// is on (`None` when `[site]` is off). Unlike [`Guard::stats`], no scan.
+    ///
+    /// ```
+    /// use loginguard::{Guard, Policy};
+    /// let policy = Policy::from_toml("[site]\nchallenge_when = \"300/1m\"").unwrap();
+    /// let s = Guard::new(policy).unwrap().site_state().unwrap();
+    /// assert_eq!((s.rate, s.trigger, s.active), (0, 300, false));
+    /// assert!(Guard::new(Policy::default()).unwrap().site_state().is_none());
+    /// ```
+    pub fn site_state(&self) -> Option<SiteState> {
+        self.site_state_at(self.table_now())
     }
 
     /// Calls `listener` for every event from now on, replacing any earlier one.
@@ -604,7 +618,7 @@ impl Guard {
         (active && !keys.trusted).then(|| window.rate(rule, now))
     }
 
-    fn site_state(&self, now: u64) -> Option<SiteState> {
+    fn site_state_at(&self, now: u64) -> Option<SiteState> {
         let rule = self.site.as_ref()?;
         let (state, ended) = self.table.counters().site.state(rule, now, self.epoch);
         self.emit_site(ended);
