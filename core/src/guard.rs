@@ -225,7 +225,11 @@ impl Guard {
     ///
     /// When the decision lets the password be checked (`allow`, or `challenge`
     /// with `challenge_passed`), one failure is recorded in advance on every
-    /// governing dimension; after a successful login call
+    /// governing dimension (and in the site-wide window). While a site-wide
+    /// attack challenges the attempt, a `begin` that the challenge refuses
+    /// counts one failure in the site-wide window and one with the challenge
+    /// passed takes one back, so that the attack lasts as long as attempts
+    /// keep stopping at the CAPTCHA. After a successful login call
     /// [`Guard::record_success`] with `after_begin = true`. Returns the decision
     /// the attempt faced before its own failure.
     ///
@@ -258,9 +262,19 @@ impl Guard {
         let mut faced = self.verdicts(&keys, now);
         let site = self.site_challenge(&keys, now);
         let seen = floor(self.decide(&faced), site);
+        // During an attack a refused challenge counts in the site-wide window
+        // and a passed one takes that back: the window goes on seeing a botnet
+        // that stops at the CAPTCHA, and not the people who solve it.
+        let site_challenged = site.is_some() && seen.action == Action::Challenge;
         if !seen.lets_password_be_checked(challenge_passed) {
+            if site_challenged {
+                self.site_record(now);
+            }
             self.count(seen.action);
             return Ok(seen);
+        }
+        if site_challenged {
+            self.site_take_back(now);
         }
         // Record dimension by dimension, each only if its counter still lets
         // the password be checked: concurrent begins serialize on each slot.
@@ -380,8 +394,8 @@ impl Guard {
             return Ok(());
         }
         let now = self.table_now();
-        if let (Some(rule), true) = (&self.site, after_begin) {
-            self.table.counters().site.take_back(rule, now);
+        if after_begin {
+            self.site_take_back(now);
         }
         for (i, key) in keys.governing() {
             if self.rules[i].reset_on_success {
@@ -603,6 +617,13 @@ impl Guard {
         if let Some(rule) = &self.site {
             let t = self.table.counters().site.record(rule, now);
             self.emit_site(t);
+        }
+    }
+
+    /// Takes one failure back from the site-wide window.
+    fn site_take_back(&self, now: u64) {
+        if let Some(rule) = &self.site {
+            self.table.counters().site.take_back(rule, now);
         }
     }
 
