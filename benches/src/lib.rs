@@ -111,6 +111,17 @@ pub fn shared_guard() -> Guard {
     guard
 }
 
+/// A guard with the default policy and the site-wide window on, with a
+/// trigger (1,000,000 failures a minute) that the workload never reaches:
+/// what the window costs when nothing is under attack.
+pub fn site_guard() -> Guard {
+    let mut policy = Policy::default();
+    policy.site = Policy::from_toml("[site]\nchallenge_when = \"1000000/1m\"")
+        .expect("valid [site]")
+        .site;
+    Guard::new(policy).expect("default policy with [site]")
+}
+
 /// A guard with the default policy and room for `threads` times the keys.
 pub fn guard_for_threads(threads: usize) -> Guard {
     let policy = Policy::builder()

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use loginguard_benches::{
-    guard, guard_for_threads, hot, loginguard_attempt, loginguard_begin, shared_guard, zipf,
-    Governor, LoginAttempt, ATTEMPTS,
+    guard, guard_for_threads, hot, loginguard_attempt, loginguard_begin, shared_guard, site_guard,
+    zipf, Governor, LoginAttempt, ATTEMPTS,
 };
 
 /// Counts live heap bytes while `COUNTING` is on (off while timing).
@@ -174,5 +174,24 @@ fn main() {
             gov / 1e6,
             gov / b_gov
         );
+    }
+    site_window_cost(runs);
+}
+
+/// The site-wide window's cost: the same workload on guards with `[site]` off
+/// and on (a trigger never reached), runs alternated so that both see the
+/// same machine; the difference of the medians.
+fn site_window_cost(runs: usize) {
+    println!("\nthe site-wide window: check+record_failure ns per attempt with [site] off and on (challenge_when = \"1000000/1m\", never reached), runs alternated\n");
+    println!("| variant | [site] off | [site] on | the window's cost |");
+    println!("|---|---|---|---|");
+    for (variant, list) in [("zipf", zipf(0)), ("hot", hot())] {
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            off.push(ns_per_attempt(1, guard, &list, loginguard_attempt));
+            on.push(ns_per_attempt(1, site_guard, &list, loginguard_attempt));
+        }
+        let (off, on) = (median(off), median(on));
+        println!("| {variant} | {off:.1} | {on:.1} | {:+.1} ns |", on - off);
     }
 }
