@@ -290,7 +290,8 @@ impl SiteWindow {
             trigger: self.trigger(rule, now),
             per_ms: rule.per_ms,
             active,
-            since_ms: (active && since > 0).then(|| since - 1 + epoch),
+            // Saturating: a shared file may hold any bytes.
+            since_ms: (active && since > 0).then(|| (since - 1).saturating_add(epoch)),
         };
         (state, transition)
     }
@@ -480,6 +481,26 @@ mod tests {
         assert!(w.active(&r, 409_999).0);
         assert!(w.active(&r, 110_000 + 300_000 - 1).0);
         assert!(!w.active(&r, 110_000 + 300_000).0);
+    }
+
+    #[test]
+    fn any_bytes_are_a_window_that_never_panics() {
+        // A shared file's header may hold anything.
+        for fill in [u64::MAX, 1 << 63, COUNT_MASK, 0x5555_5555_5555_5555] {
+            let w = SiteWindow::default();
+            let all = w.steps.iter().chain(&w.hours);
+            for a in all.chain([&w.before, &w.state, &w.since, &w.day]) {
+                a.store(fill, Relaxed);
+            }
+            let r = rule(10, 300);
+            for now in [0, 1, 59_999, 1 << 39, (1 << 40) - 1] {
+                w.record(&r, now);
+                w.take_back(&r, now);
+                let _ = w.active(&r, now);
+                let _ = w.state(&r, now, u64::MAX);
+                let _ = w.rate(&r, now);
+            }
+        }
     }
 
     #[test]
