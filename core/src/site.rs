@@ -66,6 +66,9 @@ const fn count_of(word: u64) -> u64 {
 #[derive(Debug, Clone)]
 pub(crate) struct SiteRuleMs {
     step_ms: u64,
+    /// `1 / step_ms`: a step is found by a multiplication, not a division
+    /// (a 64-bit division costs more than the rest of the window).
+    per_step: f64,
     per_ms: u64,
     trigger: u64,
     calm: Option<u64>,
@@ -79,8 +82,10 @@ impl SiteRuleMs {
     pub(crate) fn new(rule: &SiteRule) -> Option<SiteRuleMs> {
         let trigger = rule.challenge_when?;
         let per_ms = trigger.per.as_millis() as u64;
+        let step_ms = per_ms.div_ceil(STEPS as u64).max(1);
         Some(SiteRuleMs {
-            step_ms: per_ms.div_ceil(STEPS as u64).max(1),
+            step_ms,
+            per_step: 1.0 / step_ms as f64,
             per_ms,
             trigger: u64::from(trigger.count),
             calm: rule.calm_when.map(|r| u64::from(r.count)),
@@ -90,8 +95,18 @@ impl SiteRuleMs {
         })
     }
 
+    /// `now / step_ms`, exactly: times are below 2^53, so the product is
+    /// off by at most one step, which the two comparisons correct.
+    #[inline]
     fn step(&self, now: u64) -> u64 {
-        now / self.step_ms
+        let k = (now as f64 * self.per_step) as u64;
+        if k.saturating_mul(self.step_ms) > now {
+            k - 1
+        } else if (k + 1).saturating_mul(self.step_ms) <= now {
+            k + 1
+        } else {
+            k
+        }
     }
 
     /// The calm-down count for a trigger: `calm_when`, else half the
@@ -500,6 +515,24 @@ mod tests {
                 let _ = w.state(&r, now, u64::MAX);
                 let _ = w.rate(&r, now);
             }
+        }
+    }
+
+    #[test]
+    fn steps_are_exact_divisions() {
+        for per in [1_000u64, 60_000, 59_999, 61_001, 3_600_000, 86_400_000] {
+            let r = SiteRuleMs::new(&SiteRule {
+                challenge_when: Some(Rate::new(1, Duration::from_millis(per))),
+                ..SiteRule::default()
+            })
+            .unwrap();
+            let step = r.step_ms;
+            for k in [0u64, 1, 59, 60, 1 << 20, (1 << 40) / step - 1] {
+                for now in [k * step, k * step + step - 1] {
+                    assert_eq!(r.step(now), now / step, "per {per} now {now}");
+                }
+            }
+            assert_eq!(r.step((1 << 40) - 1), ((1 << 40) - 1) / step);
         }
     }
 
