@@ -122,6 +122,15 @@ pub fn site_guard() -> Guard {
     Guard::new(policy).expect("default policy with [site]")
 }
 
+/// A guard with the default policy but the `ip_range` dimension off: what
+/// the fourth dimension costs.
+pub fn guard_without_ip_range() -> Guard {
+    let policy = Policy::builder()
+        .rule(loginguard::Dimension::IpRange, |r| r.enabled = false)
+        .build();
+    Guard::new(policy.expect("valid policy")).expect("default policy without ip_range")
+}
+
 /// A guard with the default policy and room for `threads` times the keys.
 pub fn guard_for_threads(threads: usize) -> Guard {
     let policy = Policy::builder()
