@@ -115,10 +115,8 @@ pub fn shared_guard() -> Guard {
 /// trigger (1,000,000 failures a minute) that the workload never reaches:
 /// what the window costs when nothing is under attack.
 pub fn site_guard() -> Guard {
-    let mut policy = Policy::default();
-    policy.site = Policy::from_toml("[site]\nchallenge_when = \"1000000/1m\"")
-        .expect("valid [site]")
-        .site;
+    let policy =
+        Policy::from_toml("[site]\nchallenge_when = \"1000000/1m\"").expect("valid [site]");
     Guard::new(policy).expect("default policy with [site]")
 }
 

@@ -406,7 +406,7 @@ fn botnet_run(policy: Policy, users: usize) -> Result<Story, String> {
             let account = format!("user{i}@example.com");
             let ip = format!("100.64.{}.{}", i / 250 % 250, i % 250);
             let device = format!("device-of-user{i}");
-            let trusted = i % 3 == 0;
+            let trusted = i.is_multiple_of(3);
             // Real users mistype now and then: 1 in 5 once, 1 in 20 twice.
             let typos = match rng() % 20 {
                 0 => 2,
