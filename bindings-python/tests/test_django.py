@@ -316,7 +316,9 @@ def test_events_are_a_django_signal(monkeypatch: pytest.MonkeyPatch) -> None:
     assert r.status_code == 302
 
 
-def test_a_site_wide_attack_asks_everyone_for_the_captcha(settings: Any) -> None:
+def test_a_site_wide_attack_asks_everyone_for_the_captcha(
+    settings: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": '[site]\nchallenge_when = "5/1m"'}
     seen: list[loginguard.Event] = []
 
@@ -342,6 +344,11 @@ def test_a_site_wide_attack_asks_everyone_for_the_captcha(settings: Any) -> None
     assert "We are seeing unusual login activity, please complete the CAPTCHA." in r.text
     r = login(bob, "bob", "bob-pw", ip=B, captcha="solved")
     assert r.status_code == 302 and logged_in(bob)
+    # Support sees why.
+    call_command("loginguard", "inspect", "--account", "carol")
+    out = capsys.readouterr().out
+    assert "decision: challenge site failures=6" in out
+    assert "site: attack since_ms=0 failures=6 in 60s (trigger 5)" in out
     # A challenge of alice's own failures keeps its own words.
     settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": ""}
     for _ in range(4):
