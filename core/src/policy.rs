@@ -685,7 +685,7 @@ pub struct Policy {
     pub ipv4_prefix: u8,
     /// IPv6 addresses are reduced to this prefix length to form the network.
     pub ipv6_prefix: u8,
-    /// The `ip` dimension neither records nor governs attempts from these.
+    /// The `ip` and `ip_range` dimensions neither record nor govern attempts from these.
     pub allow_cidrs: Vec<IpNet>,
     /// Attempts from these are denied (reason `denylist`) and nothing is recorded.
     pub deny_cidrs: Vec<IpNet>,
@@ -921,7 +921,32 @@ impl PolicyBuilder {
         self
     }
 
-    /// Adds a network the `ip` dimension ignores.
+    /// IPv4 and IPv6 prefix lengths that form a range (`ip_range`).
+    pub fn range_prefixes(mut self, ipv4: u8, ipv6: u8) -> Self {
+        self.policy.ip_range_ipv4_prefix = ipv4;
+        self.policy.ip_range_ipv6_prefix = ipv6;
+        self
+    }
+
+    /// Changes the site-wide signal.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use loginguard::{Policy, Rate};
+    /// let policy = Policy::builder()
+    ///     .site(|s| s.challenge_when = Some(Rate::new(300, Duration::from_secs(60))))
+    ///     .range_prefixes(22, 44)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(policy.site.enabled());
+    /// assert_eq!(policy.ip_range_ipv4_prefix, 22);
+    /// ```
+    pub fn site(mut self, change: impl FnOnce(&mut SiteRule)) -> Self {
+        change(&mut self.policy.site);
+        self
+    }
+
+    /// Adds a network the `ip` and `ip_range` dimensions ignore.
     pub fn allow_cidr(mut self, net: IpNet) -> Self {
         self.policy.allow_cidrs.push(net.trunc());
         self
