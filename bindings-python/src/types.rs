@@ -1,4 +1,5 @@
-//! Immutable result objects: `Decision`, `Inspection`, `DimensionState`, `Stats`, `Event`.
+//! Immutable result objects: `Decision`, `Inspection`, `DimensionState`, `Stats`,
+//! `SiteState`, `Event`.
 
 use loginguard::{Action, Reason};
 use pyo3::prelude::*;
@@ -25,7 +26,8 @@ fn action_member(py: Python<'_>, action: Action) -> PyResult<Py<PyAny>> {
 
 /// The `Reason` enum member for a core reason.
 fn reason_member(py: Python<'_>, reason: Reason) -> PyResult<Py<PyAny>> {
-    static MEMBERS: PyOnceLock<[Py<PyAny>; 5]> = PyOnceLock::new();
+    // Indexed by the core's discriminant (denylist 4, ip_range 5, site 6).
+    static MEMBERS: PyOnceLock<[Py<PyAny>; 7]> = PyOnceLock::new();
     let members = MEMBERS.get_or_try_init(py, || -> PyResult<_> {
         let cls = py.import(TYPES)?.getattr("Reason")?;
         let m = |r: Reason| cls.call1((r.as_str(),)).map(Bound::unbind);
@@ -35,6 +37,8 @@ fn reason_member(py: Python<'_>, reason: Reason) -> PyResult<Py<PyAny>> {
             m(Reason::Ip)?,
             m(Reason::Device)?,
             m(Reason::Denylist)?,
+            m(Reason::IpRange)?,
+            m(Reason::Site)?,
         ])
     })?;
     Ok(members[reason as usize].clone_ref(py))
@@ -153,16 +157,20 @@ pub(crate) struct Inspection {
     decision: Py<Decision>,
     denylisted: bool,
     dimensions: Py<PyTuple>,
+    site: Option<SiteState>,
 }
 
 #[pymethods]
 impl Inspection {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "Inspection(decision={}, denylisted={}, dimensions={})",
+            "Inspection(decision={}, denylisted={}, dimensions={}, site={})",
             self.decision.get().__repr__(),
             py_bool(self.denylisted),
-            self.dimensions.bind(py).repr()?
+            self.dimensions.bind(py).repr()?,
+            self.site
+                .as_ref()
+                .map_or("None".to_owned(), SiteState::__repr__)
         ))
     }
 }
@@ -191,6 +199,7 @@ impl Inspection {
             decision: Py::new(py, Decision(i.decision))?,
             denylisted: i.denylisted,
             dimensions: PyTuple::new(py, dims)?.unbind(),
+            site: i.site.map(SiteState::from),
         })
     }
 }
@@ -207,6 +216,46 @@ pub(crate) struct Stats {
     challenge: u64,
     deny: u64,
     reset_required: u64,
+    site: Option<SiteState>,
+}
+
+/// The site-wide signal: failures within the window, the trigger, and
+/// whether an attack is on (every attempt not on a trusted device is
+/// challenged, reason `site`) and since when.
+#[pyclass(frozen, get_all, module = "loginguard")]
+#[derive(Clone)]
+pub(crate) struct SiteState {
+    rate: u64,
+    trigger: u64,
+    per_ms: u64,
+    active: bool,
+    since_ms: Option<u64>,
+}
+
+impl From<loginguard::SiteState> for SiteState {
+    fn from(s: loginguard::SiteState) -> Self {
+        SiteState {
+            rate: s.rate,
+            trigger: s.trigger,
+            per_ms: s.per_ms,
+            active: s.active,
+            since_ms: s.since_ms,
+        }
+    }
+}
+
+#[pymethods]
+impl SiteState {
+    fn __repr__(&self) -> String {
+        format!(
+            "SiteState(rate={}, trigger={}, per_ms={}, active={}, since_ms={})",
+            self.rate,
+            self.trigger,
+            self.per_ms,
+            py_bool(self.active),
+            opt_repr(self.since_ms, false)
+        )
+    }
 }
 
 impl From<loginguard::Stats> for Stats {
@@ -221,6 +270,7 @@ impl From<loginguard::Stats> for Stats {
             challenge: s.challenge,
             deny: s.deny,
             reset_required: s.reset_required,
+            site: s.site.map(SiteState::from),
         }
     }
 }
@@ -230,7 +280,7 @@ impl Stats {
     fn __repr__(&self) -> String {
         format!(
             "Stats(capacity={}, occupancy={}, evictions={}, refused_inserts={}, memory_bytes={}, \
-             allow={}, challenge={}, deny={}, reset_required={})",
+             allow={}, challenge={}, deny={}, reset_required={}, site={})",
             self.capacity,
             self.occupancy,
             self.evictions,
@@ -239,7 +289,10 @@ impl Stats {
             self.allow,
             self.challenge,
             self.deny,
-            self.reset_required
+            self.reset_required,
+            self.site
+                .as_ref()
+                .map_or("None".to_owned(), SiteState::__repr__)
         )
     }
 }

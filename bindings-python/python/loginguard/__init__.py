@@ -17,6 +17,7 @@ from loginguard._native import (
     Event,
     Guard,
     Inspection,
+    SiteState,
     Stats,
     __version__,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "LoginGuardError",
     "PolicyError",
     "Reason",
+    "SiteState",
     "Stats",
     "StoreError",
     "__version__",

@@ -53,6 +53,7 @@ struct Last {
     ip: [u8; IP_BYTES],
     slots: [Option<SlotKey>; Dimension::ALL.len()],
     denied: bool,
+    trusted: bool,
     ip_addr: Option<IpAddr>,
 }
 
@@ -68,6 +69,7 @@ thread_local! {
             ip: [0; IP_BYTES],
             slots: [None; Dimension::ALL.len()],
             denied: false,
+            trusted: false,
             ip_addr: None,
         })
     };
@@ -122,6 +124,7 @@ pub(super) fn recall<'a>(guard: u64, attempt: &Attempt<'a>, keys: &mut Keys<'a>)
         if hit {
             keys.slots = last.slots;
             keys.denied = last.denied;
+            keys.trusted = last.trusted;
             keys.ip = last.ip_addr;
             keys.account = attempt.account;
         }
@@ -172,6 +175,7 @@ pub(super) fn remember(guard: u64, attempt: &Attempt<'_>, keys: &Keys<'_>) {
         last.ip[..ip.len()].copy_from_slice(ip);
         last.slots = keys.slots;
         last.denied = keys.denied;
+        last.trusted = keys.trusted;
         last.ip_addr = keys.ip;
     });
 }

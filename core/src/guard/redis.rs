@@ -12,7 +12,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{Guard, Keys};
+use super::{Guard, Keys, N};
 use crate::counter::{Counter, Crossings, Verdict};
 use crate::decision::{Action, Decision, Dimension};
 use crate::error::Result;
@@ -33,7 +33,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn cas<'a>(&'a self, names: &'a [Option<KeyName>; 4]) -> Cas<'a> {
+    fn cas<'a>(&'a self, names: &'a [Option<KeyName>; N]) -> Cas<'a> {
         Cas {
             key: names[self.dim]
                 .as_ref()
@@ -58,7 +58,7 @@ impl Plan {
 fn cas_round(
     store: &RedisStore,
     s: &mut Session<'_>,
-    names: &[Option<KeyName>; 4],
+    names: &[Option<KeyName>; N],
     plans: &[Plan],
     round: usize,
     rtt: &mut std::time::Duration,
@@ -79,11 +79,11 @@ fn cas_round(
 
 /// What a `begin` or `record_failure` did in Redis.
 struct Recorded {
-    verdicts: [Option<Verdict>; 4],
+    verdicts: [Option<Verdict>; N],
     /// Each governing key's counter as last seen.
-    seen: [Option<Counter>; 4],
-    crossed: [Crossings; 4],
-    after: [Counter; 4],
+    seen: [Option<Counter>; N],
+    crossed: [Crossings; N],
+    after: [Counter; N],
     /// Whether crossings are to be told (the failures stand).
     stands: bool,
     /// Whether some key kept conflicting until the rounds ran out.
@@ -120,8 +120,8 @@ impl Guard {
             .min(MAX_TIME)
     }
 
-    fn names(&self, store: &RedisStore, keys: &Keys<'_>) -> [Option<KeyName>; 4] {
-        let mut names = [None, None, None, None];
+    fn names(&self, store: &RedisStore, keys: &Keys<'_>) -> [Option<KeyName>; N] {
+        let mut names: [Option<KeyName>; N] = Default::default();
         for (i, key) in keys.governing() {
             names[i] = Some(store.name(key, Dimension::from_index(i)));
         }
@@ -132,11 +132,11 @@ impl Guard {
     fn read_all(
         store: &RedisStore,
         s: &mut Session<'_>,
-        names: &[Option<KeyName>; 4],
-    ) -> ::redis::RedisResult<[Read; 4]> {
+        names: &[Option<KeyName>; N],
+    ) -> ::redis::RedisResult<[Read; N]> {
         let list: Vec<&KeyName> = names.iter().flatten().collect();
         let mut reads = store.get_many(s, &list)?.into_iter();
-        let mut out: [Read; 4] = Default::default();
+        let mut out: [Read; N] = Default::default();
         for (i, name) in names.iter().enumerate() {
             if name.is_some() {
                 out[i] = reads.next().unwrap_or_default();
@@ -174,7 +174,7 @@ impl Guard {
         keys: &Keys<'_>,
         now: u64,
     ) -> Option<Decision> {
-        let mut verdicts = [None; 4];
+        let mut verdicts = [None; N];
         let mut hit = false;
         for (i, key) in keys.governing() {
             if let Some(c) = store.locks.get(key, now) {
@@ -196,7 +196,7 @@ impl Guard {
         &self,
         store: &RedisStore,
         keys: &Keys<'_>,
-        seen: &[Option<Counter>; 4],
+        seen: &[Option<Counter>; N],
         now: u64,
     ) {
         for (i, key) in keys.governing() {
@@ -219,8 +219,8 @@ impl Guard {
             Self::read_all(store, s, &names)
         }) {
             Ok(reads) => {
-                let mut verdicts = [None; 4];
-                let mut seen = [None; 4];
+                let mut verdicts = [None; N];
+                let mut seen = [None; N];
                 for (i, _) in keys.governing() {
                     seen[i] = Some(reads[i].counter);
                     verdicts[i] = Some(reads[i].counter.verdict(now, &self.rules[i]));
@@ -299,17 +299,17 @@ impl Guard {
         &self,
         store: &RedisStore,
         s: &mut Session<'_>,
-        names: &[Option<KeyName>; 4],
+        names: &[Option<KeyName>; N],
         now: u64,
         gate: Option<bool>,
     ) -> ::redis::RedisResult<Recorded> {
         let mut cur = Self::read_all(store, s, names)?;
-        let governing: Vec<usize> = (0..4).filter(|i| names[*i].is_some()).collect();
+        let governing: Vec<usize> = (0..N).filter(|i| names[*i].is_some()).collect();
         let mut r = Recorded {
-            verdicts: [None; 4],
-            seen: [None; 4],
-            crossed: [Crossings::default(); 4],
-            after: [Counter::default(); 4],
+            verdicts: [None; N],
+            seen: [None; N],
+            crossed: [Crossings::default(); N],
+            after: [Counter::default(); N],
             stands: true,
             exhausted: false,
         };
@@ -394,7 +394,7 @@ impl Guard {
         &self,
         store: &RedisStore,
         s: &mut Session<'_>,
-        names: &[Option<KeyName>; 4],
+        names: &[Option<KeyName>; N],
         written: &[(usize, Read, Read)],
         now: u64,
         r: &mut Recorded,
@@ -448,7 +448,7 @@ impl Guard {
         };
         let _ = store.run(self.clock.as_ref(), |store, s| {
             let mut cur = Self::read_all(store, s, &names)?;
-            let mut pending: Vec<usize> = (0..4)
+            let mut pending: Vec<usize> = (0..N)
                 .filter(|i| names[*i].is_some() && wanted(*i) && cur[*i].raw.is_some())
                 .collect();
             let mut rtt = std::time::Duration::ZERO;
@@ -504,13 +504,20 @@ impl Guard {
         Ok(())
     }
 
+    pub(super) fn redis_reset_ip_range(&self, store: &RedisStore, key: &SlotKey) -> Result<()> {
+        let name = store.name(key, Dimension::IpRange);
+        store.run_admin(self.clock.as_ref(), |store, s| store.delete(s, &name))?;
+        store.locks.forget(key);
+        Ok(())
+    }
+
     pub(super) fn redis_inspect(&self, store: &RedisStore, keys: &Keys<'_>) -> Result<Inspection> {
         let now = self.store_now(store);
         let names = self.names(store, keys);
         let reads = store.run_admin(self.clock.as_ref(), |store, s| {
             Self::read_all(store, s, &names)
         })?;
-        let mut verdicts = [None; 4];
+        let mut verdicts = [None; N];
         let dimensions = keys
             .governing()
             .map(|(i, _)| {
@@ -538,6 +545,7 @@ impl Guard {
             decision,
             denylisted,
             dimensions,
+            site: None,
         })
     }
 
@@ -554,6 +562,7 @@ impl Guard {
             challenge,
             deny,
             reset_required,
+            site: None,
             redis: Some(redis),
         }
     }
