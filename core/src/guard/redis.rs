@@ -2,10 +2,12 @@
 //! (`counter.rs`) and the same `decide` as the table stores, with the reads
 //! and compare-and-set writes of `store/redis` in between:
 //! - `check`: one round trip (the governing keys' `GET`s, pipelined);
-//! - `begin`, `record_failure`, `record_success`: two when no other host
-//!   writes the same key meanwhile (`GET`s, then one compare-and-set per
-//!   key, pipelined), plus one per conflict, where the rule runs again on
-//!   the value the conflict returned, for that key only.
+//! - `begin`, `record_failure`, `record_success`: one when this process
+//!   predicted every key's value right (the compare-and-sets go out at once,
+//!   computed from the values it last read or wrote: see `ValueCache`), plus
+//!   one per round of conflicts, where the rule runs again on the value the
+//!   conflict returned, for those keys only. A `begin` whose predictions
+//!   refuse the password reads first, so that no guess ever refuses one.
 //!
 //! Whatever Redis cannot answer within `store.timeout` is decided by
 //! `store.on_error`, with `degraded` set.
@@ -22,6 +24,9 @@ use crate::stats::Stats;
 use crate::store::redis::{backoff, Cas, CasReply, KeyName, Read, RedisStore, Session, MAX_ROUNDS};
 use crate::table::{SlotKey, MAX_TIME};
 
+/// Dimensions: one counter key each at most.
+const DIMS: usize = Dimension::ALL.len();
+
 /// One planned compare-and-set.
 struct Plan {
     dim: usize,
@@ -33,7 +38,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn cas<'a>(&'a self, names: &'a [Option<KeyName>; 4]) -> Cas<'a> {
+    fn cas<'a>(&'a self, names: &'a [Option<KeyName>; DIMS]) -> Cas<'a> {
         Cas {
             key: names[self.dim]
                 .as_ref()
@@ -58,7 +63,7 @@ impl Plan {
 fn cas_round(
     store: &RedisStore,
     s: &mut Session<'_>,
-    names: &[Option<KeyName>; 4],
+    names: &[Option<KeyName>; DIMS],
     plans: &[Plan],
     round: usize,
     rtt: &mut std::time::Duration,
@@ -72,18 +77,25 @@ fn cas_round(
     }
     let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(names)).collect();
     let sent = std::time::Instant::now();
-    let replies = store.cas_many(s, &ops);
+    let replies = store.cas_many(s, &ops)?;
     *rtt = sent.elapsed();
-    replies
+    for (p, reply) in plans.iter().zip(&replies) {
+        let name = names[p.dim].as_ref().expect("a governing key has a name");
+        match reply {
+            CasReply::Done => store.values.note(name, &p.written(), Some(p.ttl_ms)),
+            CasReply::Conflict(read) => store.values.note(name, read, None),
+        }
+    }
+    Ok(replies)
 }
 
 /// What a `begin` or `record_failure` did in Redis.
 struct Recorded {
-    verdicts: [Option<Verdict>; 4],
+    verdicts: [Option<Verdict>; DIMS],
     /// Each governing key's counter as last seen.
-    seen: [Option<Counter>; 4],
-    crossed: [Crossings; 4],
-    after: [Counter; 4],
+    seen: [Option<Counter>; DIMS],
+    crossed: [Crossings; DIMS],
+    after: [Counter; DIMS],
     /// Whether crossings are to be told (the failures stand).
     stands: bool,
     /// Whether some key kept conflicting until the rounds ran out.
@@ -120,8 +132,8 @@ impl Guard {
             .min(MAX_TIME)
     }
 
-    fn names(&self, store: &RedisStore, keys: &Keys<'_>) -> [Option<KeyName>; 4] {
-        let mut names = [None, None, None, None];
+    fn names(&self, store: &RedisStore, keys: &Keys<'_>) -> [Option<KeyName>; DIMS] {
+        let mut names: [Option<KeyName>; DIMS] = Default::default();
         for (i, key) in keys.governing() {
             names[i] = Some(store.name(key, Dimension::from_index(i)));
         }
@@ -132,17 +144,29 @@ impl Guard {
     fn read_all(
         store: &RedisStore,
         s: &mut Session<'_>,
-        names: &[Option<KeyName>; 4],
-    ) -> ::redis::RedisResult<[Read; 4]> {
+        names: &[Option<KeyName>; DIMS],
+    ) -> ::redis::RedisResult<[Read; DIMS]> {
         let list: Vec<&KeyName> = names.iter().flatten().collect();
         let mut reads = store.get_many(s, &list)?.into_iter();
-        let mut out: [Read; 4] = Default::default();
+        let mut out: [Read; DIMS] = Default::default();
         for (i, name) in names.iter().enumerate() {
-            if name.is_some() {
+            if let Some(name) = name {
                 out[i] = reads.next().unwrap_or_default();
+                store.values.note(name, &out[i], None);
             }
         }
         Ok(out)
+    }
+
+    /// The governing keys' values as this process predicts them (see
+    /// `ValueCache`): unverified, only ever a compare-and-set's expectation.
+    fn guess_all(store: &RedisStore, names: &[Option<KeyName>; DIMS]) -> [Read; DIMS] {
+        std::array::from_fn(|i| {
+            names[i]
+                .as_ref()
+                .map(|n| store.values.guess(n))
+                .unwrap_or_default()
+        })
     }
 
     /// What `store.on_error` decides, `degraded`.
@@ -174,7 +198,7 @@ impl Guard {
         keys: &Keys<'_>,
         now: u64,
     ) -> Option<Decision> {
-        let mut verdicts = [None; 4];
+        let mut verdicts = [None; DIMS];
         let mut hit = false;
         for (i, key) in keys.governing() {
             if let Some(c) = store.locks.get(key, now) {
@@ -196,7 +220,7 @@ impl Guard {
         &self,
         store: &RedisStore,
         keys: &Keys<'_>,
-        seen: &[Option<Counter>; 4],
+        seen: &[Option<Counter>; DIMS],
         now: u64,
     ) {
         for (i, key) in keys.governing() {
@@ -219,8 +243,8 @@ impl Guard {
             Self::read_all(store, s, &names)
         }) {
             Ok(reads) => {
-                let mut verdicts = [None; 4];
-                let mut seen = [None; 4];
+                let mut verdicts = [None; DIMS];
+                let mut seen = [None; DIMS];
                 for (i, _) in keys.governing() {
                     seen[i] = Some(reads[i].counter);
                     verdicts[i] = Some(reads[i].counter.verdict(now, &self.rules[i]));
@@ -299,30 +323,37 @@ impl Guard {
         &self,
         store: &RedisStore,
         s: &mut Session<'_>,
-        names: &[Option<KeyName>; 4],
+        names: &[Option<KeyName>; DIMS],
         now: u64,
         gate: Option<bool>,
     ) -> ::redis::RedisResult<Recorded> {
-        let mut cur = Self::read_all(store, s, names)?;
-        let governing: Vec<usize> = (0..4).filter(|i| names[*i].is_some()).collect();
+        let governing: Vec<usize> = (0..DIMS).filter(|i| names[*i].is_some()).collect();
         let mut r = Recorded {
-            verdicts: [None; 4],
-            seen: [None; 4],
-            crossed: [Crossings::default(); 4],
-            after: [Counter::default(); 4],
+            verdicts: [None; DIMS],
+            seen: [None; DIMS],
+            crossed: [Crossings::default(); DIMS],
+            after: [Counter::default(); DIMS],
             stands: true,
             exhausted: false,
         };
-        for &i in &governing {
-            r.seen[i] = Some(cur[i].counter);
-            if gate.is_some() {
+        // Predicted values: the compare-and-sets below verify them, and a
+        // wrong one comes back as a conflict with the value Redis holds.
+        let mut cur = Self::guess_all(store, names);
+        if let Some(passed) = gate {
+            for &i in &governing {
                 r.verdicts[i] = Some(cur[i].counter.verdict(now, &self.rules[i]));
             }
-        }
-        if let Some(passed) = gate {
             if !self.decide(&r.verdicts).lets_password_be_checked(passed) {
-                r.stands = false;
-                return Ok(r);
+                // A guess never refuses: ask Redis.
+                cur = Self::read_all(store, s, names)?;
+                for &i in &governing {
+                    r.seen[i] = Some(cur[i].counter);
+                    r.verdicts[i] = Some(cur[i].counter.verdict(now, &self.rules[i]));
+                }
+                if !self.decide(&r.verdicts).lets_password_be_checked(passed) {
+                    r.stands = false;
+                    return Ok(r);
+                }
             }
         }
         let mut pending = governing.clone();
@@ -394,7 +425,7 @@ impl Guard {
         &self,
         store: &RedisStore,
         s: &mut Session<'_>,
-        names: &[Option<KeyName>; 4],
+        names: &[Option<KeyName>; DIMS],
         written: &[(usize, Read, Read)],
         now: u64,
         r: &mut Recorded,
@@ -447,20 +478,44 @@ impl Guard {
             }
         };
         let _ = store.run(self.clock.as_ref(), |store, s| {
-            let mut cur = Self::read_all(store, s, &names)?;
-            let mut pending: Vec<usize> = (0..4)
-                .filter(|i| names[*i].is_some() && wanted(*i) && cur[*i].raw.is_some())
+            let mut pending: Vec<usize> = (0..DIMS)
+                .filter(|i| names[*i].is_some() && wanted(*i))
                 .collect();
+            // Predicted values, verified by the compare-and-sets below (a key
+            // predicted absent by one that expects it absent and leaves it
+            // so); read first only when a prediction leaves nothing to write,
+            // since then no write would verify it.
+            let mut cur = Self::guess_all(store, &names);
+            let mut verified = [false; DIMS];
+            if pending
+                .iter()
+                .any(|&i| cur[i].raw.is_some() && change(i, cur[i].counter).is_none())
+            {
+                cur = Self::read_all(store, s, &names)?;
+                verified = [true; DIMS];
+            }
             let mut rtt = std::time::Duration::ZERO;
             for round in 0..MAX_ROUNDS {
                 let plans: Vec<Plan> = pending
                     .iter()
                     .filter_map(|&i| {
+                        if cur[i].raw.is_none() {
+                            // Nothing to clear, if it is so.
+                            return (!verified[i]).then(|| Plan {
+                                dim: i,
+                                expected: None,
+                                bytes: None,
+                                ttl_ms: 0,
+                                new: Counter::default(),
+                                crossed: Crossings::default(),
+                            });
+                        }
                         let new = change(i, cur[i].counter)?;
                         Some(self.plan(store, i, &cur[i], new, Crossings::default(), now))
                     })
                     .collect();
                 if plans.is_empty() {
+                    pending.clear();
                     break;
                 }
                 let replies = cas_round(store, s, &names, &plans, round, &mut rtt)?;
@@ -470,6 +525,7 @@ impl Guard {
                         CasReply::Done => cur[p.dim] = p.written(),
                         CasReply::Conflict(read) if read.raw.is_some() => {
                             cur[p.dim] = read;
+                            verified[p.dim] = true;
                             pending.push(p.dim);
                         }
                         CasReply::Conflict(_) => {} // gone: nothing to clear
@@ -493,6 +549,8 @@ impl Guard {
         store.run_admin(self.clock.as_ref(), |store, s| {
             store.reset_account(s, owner, &name)
         })?;
+        // (Its other keys' predictions go wrong: each costs one round trip.)
+        store.values.note(&name, &Read::default(), None);
         store.locks.forget_owner(owner);
         Ok(())
     }
@@ -500,6 +558,7 @@ impl Guard {
     pub(super) fn redis_reset_ip(&self, store: &RedisStore, key: &SlotKey) -> Result<()> {
         let name = store.name(key, Dimension::Ip);
         store.run_admin(self.clock.as_ref(), |store, s| store.delete(s, &name))?;
+        store.values.note(&name, &Read::default(), None);
         store.locks.forget(key);
         Ok(())
     }
@@ -510,7 +569,7 @@ impl Guard {
         let reads = store.run_admin(self.clock.as_ref(), |store, s| {
             Self::read_all(store, s, &names)
         })?;
-        let mut verdicts = [None; 4];
+        let mut verdicts = [None; DIMS];
         let dimensions = keys
             .governing()
             .map(|(i, _)| {

@@ -11,7 +11,8 @@
 //!
 //! **Writes.** `script.lua` (run by `EVALSHA`; after `NOSCRIPT`, sent again
 //! with `EVAL`, which caches it again)
-//! compares the value with the one read and sets the new one with its TTL in
+//! compares the value with the one read (or predicted, see [`ValueCache`])
+//! and sets the new one with its TTL in
 //! one `SET .. PX`, or deletes it; on a conflict it returns the current value,
 //! so the rule is applied again to it at the cost of one round trip, at most
 //! [`MAX_ROUNDS`] times within the operation's deadline (with a random
@@ -265,6 +266,77 @@ impl LockCache {
     }
 }
 
+/// Entries of the value cache (a power of two).
+pub(crate) const GUESSES: usize = 4096;
+
+/// One remembered value: the key's id (0: empty), its bytes, and when Redis
+/// drops it (the TTL this process wrote; `None` when it only read it).
+#[derive(Debug, Clone, Copy, Default)]
+struct Guess {
+    id: u64,
+    bytes: [u8; 16],
+    expires: Option<Instant>,
+}
+
+/// This process's memory of the values it last read or wrote, so that a
+/// write can be sent at once, as a compare-and-set against the value
+/// predicted (absent for a key not remembered): right, it costs one round
+/// trip; wrong, Redis answers with the current value and the rule runs again
+/// on it, as after any other host's write. Direct-mapped ([`GUESSES`]
+/// entries, one lock each): a key pushes out the one before it in its entry,
+/// and a guess is only ever a guess, never trusted without the compare.
+#[derive(Debug)]
+pub(crate) struct ValueCache {
+    entries: Box<[Mutex<Guess>]>,
+}
+
+impl Default for ValueCache {
+    fn default() -> ValueCache {
+        ValueCache {
+            entries: (0..GUESSES).map(|_| Mutex::new(Guess::default())).collect(),
+        }
+    }
+}
+
+impl ValueCache {
+    fn entry(&self, id: u64) -> &Mutex<Guess> {
+        let at = (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & (GUESSES - 1);
+        &self.entries[at]
+    }
+
+    /// The value `key` is predicted to hold (absent when not remembered, or
+    /// past the TTL this process wrote).
+    pub(crate) fn guess(&self, key: &KeyName) -> Read {
+        let g = *self.entry(key.id).lock();
+        if g.id != key.id || g.expires.is_some_and(|t| Instant::now() >= t) {
+            return Read::default();
+        }
+        Read::from_bytes(Some(g.bytes.to_vec()))
+    }
+
+    /// Remembers what `key` holds: `read` as read (or as a conflict returned
+    /// it), and its TTL in ms when this process wrote it.
+    pub(crate) fn note(&self, key: &KeyName, read: &Read, ttl_ms: Option<u64>) {
+        let mut e = self.entry(key.id).lock();
+        match read
+            .raw
+            .as_deref()
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        {
+            Some(bytes) => {
+                *e = Guess {
+                    id: key.id,
+                    bytes,
+                    expires: ttl_ms.map(|ms| Instant::now() + Duration::from_millis(ms)),
+                }
+            }
+            // Absent (or not a counter): predicted absent, as when forgotten.
+            None if e.id == key.id => *e = Guess::default(),
+            None => {}
+        }
+    }
+}
+
 /// An opened redis store.
 pub(crate) struct RedisStore {
     pool: Pool,
@@ -280,6 +352,7 @@ pub(crate) struct RedisStore {
     /// One circuit breaker for a server; on a cluster, one per [`BUCKETS`]th of the hash slots.
     breakers: Vec<Breaker>,
     pub(crate) locks: LockCache,
+    pub(crate) values: ValueCache,
     pub(crate) counters: Counters,
     cas: Script,
     reset: Script,
@@ -402,6 +475,7 @@ impl RedisStore {
             meta_key: keys::meta(&config.prefix),
             breakers,
             locks: LockCache::default(),
+            values: ValueCache::default(),
             counters: Counters::default(),
             cas: Script::new(include_str!("script.lua")),
             reset: Script::new(include_str!("reset.lua")),
