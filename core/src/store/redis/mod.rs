@@ -57,6 +57,7 @@
 //! and Redis's `evicted_keys` and whether its `maxmemory-policy` can evict
 //! counters (anything but `noeviction`).
 
+mod cluster;
 mod conn;
 mod keys;
 mod meta;
