@@ -14,6 +14,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::Inspection>()?;
     m.add_class::<types::DimensionState>()?;
     m.add_class::<types::Stats>()?;
+    m.add_class::<types::RedisStats>()?;
     m.add_class::<types::Event>()?;
     m.add("MAX_ACCOUNT_BYTES", loginguard::MAX_ACCOUNT_BYTES)?;
     m.add("MAX_DEVICE_BYTES", loginguard::MAX_DEVICE_BYTES)?;

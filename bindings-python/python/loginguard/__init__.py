@@ -17,6 +17,7 @@ from loginguard._native import (
     Event,
     Guard,
     Inspection,
+    RedisStats,
     Stats,
     __version__,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "LoginGuardError",
     "PolicyError",
     "Reason",
+    "RedisStats",
     "Stats",
     "StoreError",
     "__version__",
