@@ -77,6 +77,8 @@ struct Run {
     per_second_1: f64,
     per_second_32: f64,
     degraded: u64,
+    /// Why: (errors, CAS rounds exhausted), both guards.
+    why: (u64, u64),
 }
 
 fn guard(policy: &Policy, prefix: String) -> Guard {
@@ -150,6 +152,10 @@ fn run(
         per_second_1: attempts as f64 / total.as_secs_f64(),
         per_second_32: attempts as f64 / at32.as_secs_f64(),
         degraded: degraded + g32.stats().redis.unwrap().degraded,
+        why: {
+            let (a, b) = (g.stats().redis.unwrap(), g32.stats().redis.unwrap());
+            (a.errors + b.errors, a.cas_exhausted + b.cas_exhausted)
+        },
     }
 }
 
@@ -225,6 +231,8 @@ fn main() {
             "—".to_string()
         };
         let degraded: u64 = rs.iter().map(|r| r.degraded).sum();
+        let errors: u64 = rs.iter().map(|r| r.why.0).sum();
+        let exhausted: u64 = rs.iter().map(|r| r.why.1).sum();
         println!(
             "| loginguard (Rust) {name} | {:.1} | {:.1} | {:.1} | {:.2} | {commands} | {:.0} | {:.0} |{}",
             pick(|r| r.median_us),
@@ -234,7 +242,7 @@ fn main() {
             pick(|r| r.per_second_1),
             pick(|r| r.per_second_32),
             if degraded > 0 {
-                format!(" {degraded} degraded")
+                format!(" {degraded} degraded ({errors} errors, {exhausted} CAS exhausted)")
             } else {
                 String::new()
             }

@@ -267,16 +267,17 @@ impl LockCache {
     }
 }
 
-/// Entries of the value cache (a power of two).
-pub(crate) const GUESSES: usize = 4096;
+/// Entries of the value cache (a power of two): 40 bytes each, 2.5 MiB.
+pub(crate) const GUESSES: usize = 1 << 16;
 
 /// One remembered value: the key's id (0: empty), its bytes, and when Redis
-/// drops it (the TTL this process wrote; `None` when it only read it).
+/// drops it (ms after the cache's `base`, from the TTL this process wrote;
+/// 0 when it only read the value).
 #[derive(Debug, Clone, Copy, Default)]
 struct Guess {
     id: u64,
     bytes: [u8; 16],
-    expires: Option<Instant>,
+    expires: u64,
 }
 
 /// This process's memory of the values it last read or wrote, so that a
@@ -288,12 +289,14 @@ struct Guess {
 /// and a guess is only ever a guess, never trusted without the compare.
 #[derive(Debug)]
 pub(crate) struct ValueCache {
+    base: Instant,
     entries: Box<[Mutex<Guess>]>,
 }
 
 impl Default for ValueCache {
     fn default() -> ValueCache {
         ValueCache {
+            base: Instant::now(),
             entries: (0..GUESSES).map(|_| Mutex::new(Guess::default())).collect(),
         }
     }
@@ -305,11 +308,15 @@ impl ValueCache {
         &self.entries[at]
     }
 
+    fn now_ms(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
     /// The value `key` is predicted to hold (absent when not remembered, or
     /// past the TTL this process wrote).
     pub(crate) fn guess(&self, key: &KeyName) -> Read {
         let g = *self.entry(key.id).lock();
-        if g.id != key.id || g.expires.is_some_and(|t| Instant::now() >= t) {
+        if g.id != key.id || (g.expires != 0 && self.now_ms() >= g.expires) {
             return Read::default();
         }
         Read::from_bytes(Some(g.bytes.to_vec()))
@@ -318,17 +325,15 @@ impl ValueCache {
     /// Remembers what `key` holds: `read` as read (or as a conflict returned
     /// it), and its TTL in ms when this process wrote it.
     pub(crate) fn note(&self, key: &KeyName, read: &Read, ttl_ms: Option<u64>) {
+        let bytes = read.raw.as_deref().and_then(|b| <[u8; 16]>::try_from(b).ok());
+        let expires = ttl_ms.map_or(0, |ms| self.now_ms().saturating_add(ms).max(1));
         let mut e = self.entry(key.id).lock();
-        match read
-            .raw
-            .as_deref()
-            .and_then(|b| <[u8; 16]>::try_from(b).ok())
-        {
+        match bytes {
             Some(bytes) => {
                 *e = Guess {
                     id: key.id,
                     bytes,
-                    expires: ttl_ms.map(|ms| Instant::now() + Duration::from_millis(ms)),
+                    expires,
                 }
             }
             // Absent (or not a counter): predicted absent, as when forgotten.
