@@ -146,9 +146,7 @@ fn run(
         p99_us: each[attempts * 99 / 100].as_secs_f64() * 1e6,
         mean_us: total.as_secs_f64() * 1e6 / attempts as f64,
         trips: (t2 - t1 - (t1 - t0)) as f64 / attempts as f64,
-        commands: c0
-            .zip(c1)
-            .map(|(a, b)| (b - a) as f64 / attempts as f64),
+        commands: c0.zip(c1).map(|(a, b)| (b - a) as f64 / attempts as f64),
         per_second_1: attempts as f64 / total.as_secs_f64(),
         per_second_32: attempts as f64 / at32.as_secs_f64(),
         degraded: degraded + g32.stats().redis.unwrap().degraded,

@@ -209,3 +209,35 @@ fn a_begin_refused_by_a_key_another_host_locked_takes_its_right_guesses_back() {
     }
     assert_eq!(failures(&hs[1], &a, Dimension::Ip), 3);
 }
+
+/// Threads of one process writing one key take turns instead of racing each
+/// other to Redis: no compare-and-set of theirs conflicts, each predicts the
+/// value the one before it wrote, and every failure counts once.
+#[test]
+fn threads_of_one_process_take_turns_on_a_key() {
+    if !available() {
+        return;
+    }
+    let server = Server::start();
+    let g = hosts(&server, "turns", "[account]\nreset_after = false", 1).remove(0);
+    let retries = g.stats().redis.unwrap().cas_retries;
+    let seen = std::sync::Mutex::new(Vec::new());
+    let barrier = std::sync::Barrier::new(16);
+    std::thread::scope(|s| {
+        for _ in 0..16 {
+            s.spawn(|| {
+                let a = Attempt::new().account("hot");
+                barrier.wait();
+                for _ in 0..20 {
+                    let d = g.record_failure(&a).unwrap();
+                    assert!(!d.degraded, "{d}");
+                    seen.lock().unwrap().push(d.failures);
+                }
+            });
+        }
+    });
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=320).collect::<Vec<u32>>());
+    assert_eq!(g.stats().redis.unwrap().cas_retries, retries);
+}

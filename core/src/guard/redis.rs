@@ -21,7 +21,9 @@ use crate::error::Result;
 use crate::guard::{DimensionState, Inspection};
 use crate::policy::OnError;
 use crate::stats::Stats;
-use crate::store::redis::{backoff, Cas, CasReply, KeyName, Read, RedisStore, Session, MAX_ROUNDS};
+use crate::store::redis::{
+    backoff, Cas, CasReply, KeyName, Read, RedisStore, Session, WriteLocks, MAX_ROUNDS,
+};
 use crate::table::{SlotKey, MAX_TIME};
 
 /// Dimensions: one counter key each at most.
@@ -267,9 +269,15 @@ impl Guard {
             return d;
         }
         let names = self.names(store, keys);
-        let out = store.run(self.clock.as_ref(), |store, s| {
+        let deadline = store.deadline();
+        let stripes = store.writes.stripes();
+        let Some(turn) = WriteLocks::hold(&stripes, names.iter().flatten(), deadline) else {
+            return self.degraded(store, keys);
+        };
+        let out = store.run_until(deadline, self.clock.as_ref(), |store, s| {
             self.record_in_redis(store, s, &names, now, Some(challenge_passed))
         });
+        drop(turn); // before any listener runs
         if out.as_ref().is_ok_and(|r| r.exhausted) {
             // Lost the race every round: refuse rather than let an uncounted
             // attempt check the password.
@@ -287,9 +295,15 @@ impl Guard {
     pub(super) fn redis_record_failure(&self, store: &RedisStore, keys: &Keys<'_>) -> Decision {
         let now = self.store_now(store);
         let names = self.names(store, keys);
-        let out = store.run(self.clock.as_ref(), |store, s| {
+        let deadline = store.deadline();
+        let stripes = store.writes.stripes();
+        let Some(turn) = WriteLocks::hold(&stripes, names.iter().flatten(), deadline) else {
+            return self.degraded(store, keys);
+        };
+        let out = store.run_until(deadline, self.clock.as_ref(), |store, s| {
             self.record_in_redis(store, s, &names, now, None)
         });
+        drop(turn); // before any listener runs
         self.finish(store, keys, out, now)
     }
 
@@ -477,66 +491,72 @@ impl Guard {
                 Some(c.refunded())
             }
         };
-        let _ = store.run(self.clock.as_ref(), |store, s| {
-            let mut pending: Vec<usize> = (0..DIMS)
-                .filter(|i| names[*i].is_some() && wanted(*i))
-                .collect();
-            // Predicted values, verified by the compare-and-sets below (a key
-            // predicted absent by one that expects it absent and leaves it
-            // so); read first only when a prediction leaves nothing to write,
-            // since then no write would verify it.
-            let mut cur = Self::guess_all(store, &names);
-            let mut verified = [false; DIMS];
-            if pending
-                .iter()
-                .any(|&i| cur[i].raw.is_some() && change(i, cur[i].counter).is_none())
-            {
-                cur = Self::read_all(store, s, &names)?;
-                verified = [true; DIMS];
-            }
-            let mut rtt = std::time::Duration::ZERO;
-            for round in 0..MAX_ROUNDS {
-                let plans: Vec<Plan> = pending
-                    .iter()
-                    .filter_map(|&i| {
-                        if cur[i].raw.is_none() {
-                            // Nothing to clear, if it is so.
-                            return (!verified[i]).then(|| Plan {
-                                dim: i,
-                                expected: None,
-                                bytes: None,
-                                ttl_ms: 0,
-                                new: Counter::default(),
-                                crossed: Crossings::default(),
-                            });
-                        }
-                        let new = change(i, cur[i].counter)?;
-                        Some(self.plan(store, i, &cur[i], new, Crossings::default(), now))
-                    })
+        let deadline = store.deadline();
+        let stripes = store.writes.stripes();
+        let turn = WriteLocks::hold(&stripes, names.iter().flatten(), deadline);
+        if turn.is_some() {
+            let _ = store.run_until(deadline, self.clock.as_ref(), |store, s| {
+                let mut pending: Vec<usize> = (0..DIMS)
+                    .filter(|i| names[*i].is_some() && wanted(*i))
                     .collect();
-                if plans.is_empty() {
-                    pending.clear();
-                    break;
+                // Predicted values, verified by the compare-and-sets below (a key
+                // predicted absent by one that expects it absent and leaves it
+                // so); read first only when a prediction leaves nothing to write,
+                // since then no write would verify it.
+                let mut cur = Self::guess_all(store, &names);
+                let mut verified = [false; DIMS];
+                if pending
+                    .iter()
+                    .any(|&i| cur[i].raw.is_some() && change(i, cur[i].counter).is_none())
+                {
+                    cur = Self::read_all(store, s, &names)?;
+                    verified = [true; DIMS];
                 }
-                let replies = cas_round(store, s, &names, &plans, round, &mut rtt)?;
-                pending.clear();
-                for (p, reply) in plans.iter().zip(replies) {
-                    match reply {
-                        CasReply::Done => cur[p.dim] = p.written(),
-                        CasReply::Conflict(read) if read.raw.is_some() => {
-                            cur[p.dim] = read;
-                            verified[p.dim] = true;
-                            pending.push(p.dim);
+                let mut rtt = std::time::Duration::ZERO;
+                for round in 0..MAX_ROUNDS {
+                    let plans: Vec<Plan> = pending
+                        .iter()
+                        .filter_map(|&i| {
+                            if cur[i].raw.is_none() {
+                                // Nothing to clear, if it is so.
+                                return (!verified[i]).then(|| Plan {
+                                    dim: i,
+                                    expected: None,
+                                    bytes: None,
+                                    ttl_ms: 0,
+                                    new: Counter::default(),
+                                    crossed: Crossings::default(),
+                                });
+                            }
+                            let new = change(i, cur[i].counter)?;
+                            Some(self.plan(store, i, &cur[i], new, Crossings::default(), now))
+                        })
+                        .collect();
+                    if plans.is_empty() {
+                        pending.clear();
+                        break;
+                    }
+                    let replies = cas_round(store, s, &names, &plans, round, &mut rtt)?;
+                    pending.clear();
+                    for (p, reply) in plans.iter().zip(replies) {
+                        match reply {
+                            CasReply::Done => cur[p.dim] = p.written(),
+                            CasReply::Conflict(read) if read.raw.is_some() => {
+                                cur[p.dim] = read;
+                                verified[p.dim] = true;
+                                pending.push(p.dim);
+                            }
+                            CasReply::Conflict(_) => {} // gone: nothing to clear
                         }
-                        CasReply::Conflict(_) => {} // gone: nothing to clear
                     }
                 }
-            }
-            if !pending.is_empty() {
-                store.counters.cas_exhausted.fetch_add(1, Relaxed);
-            }
-            Ok(())
-        });
+                if !pending.is_empty() {
+                    store.counters.cas_exhausted.fetch_add(1, Relaxed);
+                }
+                Ok(())
+            });
+        }
+        drop(turn);
         for (_, key) in keys.governing() {
             store.locks.forget(key);
         }

@@ -267,6 +267,63 @@ impl LockCache {
     }
 }
 
+/// Stripes of [`WriteLocks`] (a power of two).
+const STRIPES: usize = 1024;
+
+/// The writes of this process to one key take turns: a thread that would
+/// write a key another thread of the process is writing waits for it (up to
+/// its deadline) rather than racing it to Redis, where all but one of them
+/// would lose the compare-and-set and go again, round after round (32 threads
+/// on one hot key lost up to a thousand rounds, and some their deadline). The
+/// one after then predicts the value right. Keys hash to [`STRIPES`] mutexes;
+/// a child of `fork()` makes its own (the parent's may be held by a thread
+/// the child does not have).
+#[derive(Debug)]
+pub(crate) struct WriteLocks {
+    stripes: Mutex<(u32, std::sync::Arc<[Mutex<()>]>)>,
+}
+
+impl Default for WriteLocks {
+    fn default() -> WriteLocks {
+        WriteLocks {
+            stripes: Mutex::new((std::process::id(), Self::fresh())),
+        }
+    }
+}
+
+impl WriteLocks {
+    fn fresh() -> std::sync::Arc<[Mutex<()>]> {
+        (0..STRIPES).map(|_| Mutex::new(())).collect()
+    }
+
+    /// This process's stripes.
+    pub(crate) fn stripes(&self) -> std::sync::Arc<[Mutex<()>]> {
+        let me = std::process::id();
+        let mut s = self.stripes.lock();
+        if s.0 != me {
+            *s = (me, Self::fresh());
+        }
+        s.1.clone()
+    }
+
+    /// Holds the stripes of `keys` (in order, so that two calls never wait
+    /// on each other), or `None` when `deadline` passes first.
+    pub(crate) fn hold<'a>(
+        stripes: &'a [Mutex<()>],
+        keys: impl Iterator<Item = &'a KeyName>,
+        deadline: Instant,
+    ) -> Option<Vec<parking_lot::MutexGuard<'a, ()>>> {
+        let mut at: Vec<usize> = keys
+            .map(|k| (k.id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & (STRIPES - 1))
+            .collect();
+        at.sort_unstable();
+        at.dedup();
+        at.into_iter()
+            .map(|i| stripes[i].try_lock_until(deadline))
+            .collect()
+    }
+}
+
 /// Entries of the value cache (a power of two): 40 bytes each, 2.5 MiB.
 pub(crate) const GUESSES: usize = 1 << 16;
 
@@ -325,7 +382,10 @@ impl ValueCache {
     /// Remembers what `key` holds: `read` as read (or as a conflict returned
     /// it), and its TTL in ms when this process wrote it.
     pub(crate) fn note(&self, key: &KeyName, read: &Read, ttl_ms: Option<u64>) {
-        let bytes = read.raw.as_deref().and_then(|b| <[u8; 16]>::try_from(b).ok());
+        let bytes = read
+            .raw
+            .as_deref()
+            .and_then(|b| <[u8; 16]>::try_from(b).ok());
         let expires = ttl_ms.map_or(0, |ms| self.now_ms().saturating_add(ms).max(1));
         let mut e = self.entry(key.id).lock();
         match bytes {
@@ -359,6 +419,7 @@ pub(crate) struct RedisStore {
     breakers: Vec<Breaker>,
     pub(crate) locks: LockCache,
     pub(crate) values: ValueCache,
+    pub(crate) writes: WriteLocks,
     pub(crate) counters: Counters,
     cas: Script,
     reset: Script,
@@ -482,6 +543,7 @@ impl RedisStore {
             breakers,
             locks: LockCache::default(),
             values: ValueCache::default(),
+            writes: WriteLocks::default(),
             counters: Counters::default(),
             cas: Script::new(include_str!("script.lua")),
             reset: Script::new(include_str!("reset.lua")),
@@ -627,7 +689,22 @@ impl RedisStore {
         clock: &dyn Clock,
         f: impl FnOnce(&Self, &mut Session<'_>) -> RedisResult<T>,
     ) -> std::result::Result<T, String> {
-        let deadline = Instant::now() + self.timeout;
+        self.run_until(self.deadline(), clock, f)
+    }
+
+    /// The deadline of an operation that starts now.
+    pub(crate) fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// [`RedisStore::run`] with the operation's deadline set earlier (its
+    /// wait for [`WriteLocks`] counts).
+    pub(crate) fn run_until<T>(
+        &self,
+        deadline: Instant,
+        clock: &dyn Clock,
+        f: impl FnOnce(&Self, &mut Session<'_>) -> RedisResult<T>,
+    ) -> std::result::Result<T, String> {
         let gate = |b: usize| self.breakers[b].admit();
         let outcome = self
             .pool
