@@ -121,7 +121,7 @@ fn run(
         each.push(t.elapsed());
     }
     let total = started.elapsed();
-    let c1 = commands(info.as_deref_mut());
+    let c1 = commands(info);
     let t2 = trips();
     let degraded = g.stats().redis.unwrap().degraded;
     each.sort_unstable();
