@@ -63,6 +63,8 @@ export declare class NativeGuard {
   inspect(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined): Inspection
   /** Capacity, occupancy, evictions, refused inserts, memory and decisions by action. */
   stats(): Stats
+  /** The site-wide signal now (`null` when the policy has no `[site]`); no table scan. */
+  siteState(): SiteState | null
   /** Moves the manual clock forward by `ms` milliseconds. */
   advanceMs(ms: number): void
   /** Starts (or stops) collecting events for `takeEvents`. No listener, no cost. */
@@ -92,7 +94,7 @@ export interface Decision {
 }
 
 /** A failure counter. */
-export type Dimension = 'account' | 'account_ip' | 'ip' | 'device'
+export type Dimension = 'account' | 'account_ip' | 'ip' | 'device' | 'ip_range'
 
 /** One dimension's state, for support staff. */
 export interface DimensionState {
@@ -112,12 +114,12 @@ export interface DimensionState {
 }
 
 /** What happened. */
-export type EventKind = 'challenge' | 'lock' | 'reset_required' | 'reset_account' | 'reset_ip'
+export type EventKind = 'challenge' | 'lock' | 'reset_required' | 'reset_account' | 'reset_ip' | 'site_attack_started' | 'site_attack_ended'
 
 /** An event, told to `guard.on('event', fn)` listeners. */
 export interface GuardEvent {
   kind: EventKind
-  /** The counter it happened to (`null` for resets). */
+  /** The counter it happened to (`null` for resets and site events). */
   dimension: Dimension | null
   /** The attempt's account as given. */
   account: string | null
@@ -136,6 +138,8 @@ export interface Inspection {
   denylisted: boolean
   /** Every dimension that governs the attempt, in tie-break order. */
   dimensions: Array<DimensionState>
+  /** The site-wide signal; absent when the policy has no `[site]`. */
+  site?: SiteState
 }
 
 /**
@@ -145,7 +149,7 @@ export interface Inspection {
 export declare function letsPasswordBeChecked(action: Action, challengePassed?: boolean | undefined | null): boolean
 
 /** Which counter (or list) decided. */
-export type Reason = 'account' | 'account_ip' | 'ip' | 'device' | 'denylist'
+export type Reason = 'account' | 'account_ip' | 'ip' | 'device' | 'denylist' | 'ip_range' | 'site'
 
 /**
  * What a redis guard saw of Redis since it opened the store (this process's
@@ -174,6 +178,23 @@ export interface RedisStats {
   usedMemory: number | null
 }
 
+/**
+ * The site-wide signal: failures within the window, the trigger, and whether
+ * an attack is on (every attempt not on a trusted device is challenged).
+ */
+export interface SiteState {
+  /** Failures within the window now. */
+  rate: number
+  /** The rate above which an attack starts (learned with `baseline = "auto"`). */
+  trigger: number
+  /** The window the rate counts over, in milliseconds. */
+  perMs: number
+  /** Whether an attack is on. */
+  active: boolean
+  /** When the attack started, in the guard clock's milliseconds. */
+  sinceMs: number | null
+}
+
 /** A snapshot of the guard's table and decisions. */
 export interface Stats {
   /** Keys the table can track. */
@@ -191,6 +212,8 @@ export interface Stats {
   challenge: number
   deny: number
   resetRequired: number
+  /** The site-wide signal; `null` when the policy has no `[site]`. */
+  site: SiteState | null
   /** The redis store's own facts; `null` for the memory and shared stores. */
   redis: RedisStats | null
 }

@@ -10,10 +10,22 @@ import type {
   GuardEvent,
   Inspection,
   Reason,
+  SiteState,
   Stats,
 } from './index'
 
-export type { Action, Decision, Dimension, DimensionState, EventKind, GuardEvent, Inspection, Reason, Stats }
+export type {
+  Action,
+  Decision,
+  Dimension,
+  DimensionState,
+  EventKind,
+  GuardEvent,
+  Inspection,
+  Reason,
+  SiteState,
+  Stats,
+}
 
 /**
  * The stable `code` of every error loginguard throws (an `Error`; a `TypeError` for
@@ -93,7 +105,17 @@ export interface PolicyObject {
   account?: RuleObject
   account_ip?: RuleObject
   ip?: RuleObject
+  /** The wider network's counter, with its own prefixes (default 24 and 48). */
+  ip_range?: RuleObject & { ipv4_prefix?: number; ipv6_prefix?: number }
   device?: RuleObject
+  /** The site-wide signal; off unless `challenge_when` is a rate such as `'300/1m'`. */
+  site?: {
+    challenge_when?: `${number}/${Duration}` | false
+    calm_when?: `${number}/${Duration}`
+    calm_for?: Duration
+    baseline?: 'fixed' | 'auto'
+    surge?: number
+  }
   store?: {
     kind?: 'memory' | 'shared' | 'redis'
     capacity?: number
@@ -140,12 +162,14 @@ export declare class Guard extends EventEmitter {
   recordSuccess(attempt: SuccessAttempt): void
   /** Clears every counter of the account, `reset_required` included. */
   resetAccount(account: string): void
-  /** Clears the network's `ip` counter. */
+  /** Clears the network's `ip` counter and its range's `ip_range` counter. */
   resetIp(ip: string | Uint8Array): void
   /** Every governing dimension's state, for support staff. */
   inspect(attempt: Attempt): Inspection
   /** Capacity, occupancy, evictions, refused inserts, memory and decisions by action. */
   stats(): Stats
+  /** The site-wide signal now (no table scan); `null` when the policy has no `[site]`. */
+  siteState(): SiteState | null
   /** Moves the manual clock forward (only with `manualClock: true`). */
   advanceMs(ms: number): void
 
@@ -185,12 +209,14 @@ export declare class AsyncGuard extends EventEmitter {
   recordSuccess(attempt: SuccessAttempt): Promise<void>
   /** Clears every counter of the account, `reset_required` included. */
   resetAccount(account: string): Promise<void>
-  /** Clears the network's `ip` counter. */
+  /** Clears the network's `ip` counter and its range's `ip_range` counter. */
   resetIp(ip: string | Uint8Array): Promise<void>
   /** Every governing dimension's state, for support staff. */
   inspect(attempt: Attempt): Promise<Inspection>
   /** This process's decisions by action (and, on the memory store, the table's occupancy). */
   stats(): Promise<Stats>
+  /** The site-wide signal now; `null` when the policy has no `[site]` (a redis guard has none). */
+  siteState(): Promise<SiteState | null>
   /** Moves the manual clock forward (only with `manualClock: true`); synchronous. */
   advanceMs(ms: number): void
 

@@ -7,7 +7,8 @@ const native = require('./index.js')
 const { NativeGuard } = native
 
 const ACTIONS = ['allow', 'challenge', 'deny', 'reset_required']
-const REASONS = [null, 'account', 'account_ip', 'ip', 'device', 'denylist']
+// Indexed by the core's reason + 1 (0 = none): the order of its discriminants.
+const REASONS = [null, 'account', 'account_ip', 'ip', 'device', 'denylist', 'ip_range', 'site']
 const NATIVE = Symbol('loginguard.native')
 const EVENTS = 2097152 // 2^21, see `pack` in src/convert.rs
 const RETRY = 4194304 // 2^22
@@ -170,6 +171,10 @@ class Guard extends EventEmitter {
     return this.#native.stats()
   }
 
+  siteState() {
+    return this.#native.siteState()
+  }
+
   advanceMs(ms) {
     this.#native.advanceMs(ms)
   }
@@ -303,6 +308,10 @@ class AsyncGuard extends EventEmitter {
   async stats() {
     if (!this.#redis) return this.#native.stats()
     return settled(await this.#native.statsAsync())
+  }
+
+  async siteState() {
+    return this.#native.siteState()
   }
 
   /** Moves the manual clock forward (only with `manualClock: true`; synchronous). */

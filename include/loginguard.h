@@ -23,7 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// The most dimensions an attempt can touch: the length of `lg_inspection.dimensions`.
+// The most dimensions an attempt can touch (account, account_ip, ip and
+// ip_range; a trusted device alone): the length of `lg_inspection.dimensions`.
 #define LG_MAX_DIMENSIONS 4
 
 // Longest ip text in an event, NUL included.
@@ -107,6 +108,11 @@ enum lg_reason
   LG_REASON_DEVICE = 4,
   // The ip is on the policy's deny list.
   LG_REASON_DENYLIST = 5,
+  // The wider network's (ip_range) counter.
+  LG_REASON_IP_RANGE = 6,
+  // The site-wide failure rate: an attack is on, every attempt not on a
+  // trusted device is challenged.
+  LG_REASON_SITE = 7,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -130,6 +136,8 @@ enum lg_dimension
   LG_DIMENSION_IP = 2,
   // Keyed by (account, trusted device).
   LG_DIMENSION_DEVICE = 3,
+  // Keyed by wider network (IPv4 /24, IPv6 /48 by default).
+  LG_DIMENSION_IP_RANGE = 4,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -155,6 +163,10 @@ enum lg_event_kind
   LG_EVENT_RESET_ACCOUNT = 3,
   // `lg_guard_reset_ip` ran.
   LG_EVENT_RESET_IP = 4,
+  // The site-wide failure rate went above the trigger (`failures`: the rate).
+  LG_EVENT_SITE_ATTACK_STARTED = 5,
+  // The site-wide rate stayed below calm_when for calm_for (`failures`: the rate).
+  LG_EVENT_SITE_ATTACK_ENDED = 6,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -263,12 +275,28 @@ typedef struct lg_stats {
   uint64_t reset_required;
 } lg_stats;
 
+// The site-wide signal's state (`lg_guard_site_state`).
+typedef struct lg_site_state {
+  // Whether the policy has `[site]` on; every other field is 0 when not.
+  bool enabled;
+  // Failures within the window now.
+  uint64_t rate;
+  // The rate above which an attack starts (learned with `baseline = "auto"`).
+  uint64_t trigger;
+  // The window the rate counts over, in milliseconds.
+  uint64_t per_ms;
+  // Whether an attack is on: every attempt not on a trusted device is challenged.
+  bool active;
+  // When the attack started, in the guard clock's milliseconds; 0 when none.
+  uint64_t since_ms;
+} lg_site_state;
+
 // An event handed to the listener. Every pointer in it is valid only during
 // the callback: copy what you keep.
 typedef struct lg_event {
   // What happened.
   lg_event_kind kind;
-  // Whether `dimension` holds a value (not for the reset events).
+  // Whether `dimension` holds a value (not for the reset and site events).
   bool has_dimension;
   // The dimension whose key crossed a threshold.
   lg_dimension dimension;
@@ -282,7 +310,8 @@ typedef struct lg_event {
   uint8_t ip_bytes[16];
   // 0, 4 or 16.
   size_t ip_bytes_len;
-  // The counter's failures (its consecutive count for reset_required).
+  // The counter's failures (its consecutive count for reset_required; the
+  // site-wide rate for the site events).
   uint32_t failures;
   // Whether `lock_until_ms` holds a value (lock events).
   bool has_lock_until;
@@ -451,6 +480,14 @@ lg_status lg_guard_inspect(const struct lg_guard *guard,
 // `guard` is NULL or a live guard; `stats_out` is NULL or writable.
 lg_status lg_guard_stats(const struct lg_guard *guard, struct lg_stats *stats_out);
 
+// The site-wide signal's state: rate, trigger, whether an attack is on and
+// since when (`enabled` false, the rest 0, when the policy has no `[site]`).
+// Writes `*site_out` only on success. Thread-safe.
+//
+// # Safety
+// `guard` is NULL or a live guard; `site_out` is NULL or writable.
+lg_status lg_guard_site_state(const struct lg_guard *guard, struct lg_site_state *site_out);
+
 // Calls `callback(event, user_data)` for every event from now on (a failure
 // taking a key past `challenge_after`, starting a lock or making it
 // reset_required; every reset), replacing any earlier listener; a NULL
@@ -486,16 +523,18 @@ const char *lg_status_message(uint32_t status);
 const char *lg_action_name(uint32_t action);
 
 // The stable name of a reason value (`"none"`, `"account"`, `"account_ip"`,
-// `"ip"`, `"device"`, `"denylist"`; `"unknown"` otherwise): static, never NULL.
+// `"ip"`, `"device"`, `"denylist"`, `"ip_range"`, `"site"`; `"unknown"`
+// otherwise): static, never NULL.
 // Thread-safe.
 const char *lg_reason_name(uint32_t reason);
 
 // The stable name of a dimension value (`"account"`, `"account_ip"`, `"ip"`,
-// `"device"`; `"unknown"` otherwise): static, never NULL. Thread-safe.
+// `"device"`, `"ip_range"`; `"unknown"` otherwise): static, never NULL. Thread-safe.
 const char *lg_dimension_name(uint32_t dimension);
 
 // The stable name of an event kind value (`"challenge"`, `"lock"`,
-// `"reset_required"`, `"reset_account"`, `"reset_ip"`; `"unknown"` otherwise):
+// `"reset_required"`, `"reset_account"`, `"reset_ip"`, `"site_attack_started"`,
+// `"site_attack_ended"`; `"unknown"` otherwise):
 // static, never NULL. Thread-safe.
 const char *lg_event_kind_name(uint32_t kind);
 

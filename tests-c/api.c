@@ -41,6 +41,7 @@ static const char *POLICY =
     "[account]\nchallenge_after = 2\nlock_after = 4\nlock_for = \"1m\"\nreset_after = 8\n"
     "[account_ip]\nenabled = false\n"
     "[ip]\nchallenge_after = false\nlock_after = 3\nlock_for = \"30s\"\n"
+    "[ip_range]\nenabled = false\n"
     "[store]\ncapacity = 4096\n";
 
 static void decisions_and_clock(void) {
@@ -154,7 +155,7 @@ static void ip_forms_and_begin(void) {
     CHECK(d.action == LG_ACTION_ALLOW && d.failures == 0);
     lg_inspection in;
     CHECK_STATUS(lg_guard_inspect(g, &bob, &in), LG_OK);
-    CHECK(in.dimensions_len == 3 && in.dimensions[0].failures == 1);
+    CHECK(in.dimensions_len == 4 && in.dimensions[0].failures == 1); /* account, account_ip, ip, ip_range */
     CHECK_STATUS(lg_guard_record_success(g, &bob, true), LG_OK);
     CHECK_STATUS(lg_guard_inspect(g, &bob, &in), LG_OK);
     for (size_t i = 0; i < in.dimensions_len; i++) CHECK(in.dimensions[i].failures == 0);
@@ -191,6 +192,78 @@ static void denylist_and_names(void) {
     CHECK(strcmp(lg_event_kind_name(99), "unknown") == 0);
 }
 
+/* The ip_range dimension and the site-wide signal: reasons, dimension, events, state. */
+static void ip_range_and_site(void) {
+    lg_guard *g = manual_guard("[ip_range]\nchallenge_after = 2\n"
+                               "[site]\nchallenge_when = \"4/1m\"\ncalm_for = \"1m\"\n");
+    lg_decision d;
+    events ev;
+    memset(&ev, 0, sizeof ev);
+    CHECK_STATUS(lg_guard_set_listener(g, on_event, &ev), LG_OK);
+    lg_site_state site;
+    CHECK_STATUS(lg_guard_site_state(g, &site), LG_OK);
+    CHECK(site.enabled && site.rate == 0 && site.trigger == 4 && site.per_ms == 60000 && !site.active);
+
+    lg_attempt a1 = attempt_of("u1", "198.51.100.1", NULL);
+    lg_attempt a2 = attempt_of("u2", "198.51.100.2", NULL);
+    lg_attempt a3 = attempt_of("u3", "198.51.100.3", NULL);
+    d = FAIL(g, &a1);
+    d = FAIL(g, &a2);
+    CHECK(d.action == LG_ACTION_ALLOW);
+    d = FAIL(g, &a3);
+    CHECK(d.action == LG_ACTION_CHALLENGE && d.reason == LG_REASON_IP_RANGE && d.failures == 3);
+    lg_inspection in;
+    CHECK_STATUS(lg_guard_inspect(g, &a3, &in), LG_OK);
+    CHECK(in.dimensions_len == 4 && in.dimensions[3].dimension == LG_DIMENSION_IP_RANGE);
+    CHECK(in.dimensions[3].failures == 3);
+
+    lg_attempt far = attempt_of("u4", "192.0.2.1", NULL);
+    d = FAIL(g, &far);
+    CHECK(d.action == LG_ACTION_ALLOW && d.failures == 1);
+    lg_attempt far2 = attempt_of("u5", "192.0.3.1", NULL);
+    d = FAIL(g, &far2);
+    CHECK(d.action == LG_ACTION_CHALLENGE && d.reason == LG_REASON_SITE && d.failures == 5);
+    lg_attempt laptop = attempt_of("alice", "192.0.4.1", "laptop");
+    d = CHECKD(g, &laptop);
+    CHECK(d.action == LG_ACTION_ALLOW);
+    CHECK_STATUS(lg_guard_site_state(g, &site), LG_OK);
+    CHECK(site.active && site.rate == 5 && site.since_ms == 0);
+
+    CHECK_STATUS(lg_guard_advance_ms(g, 120000), LG_OK); /* calm from 60s, ended 1m later */
+    d = CHECKD(g, &far);
+    CHECK(d.action == LG_ACTION_ALLOW);
+    int started = -1, ended = -1;
+    for (int i = 0; i < ev.count; i++) {
+        if (ev.kinds[i] == LG_EVENT_SITE_ATTACK_STARTED) started = i;
+        if (ev.kinds[i] == LG_EVENT_SITE_ATTACK_ENDED) ended = i;
+    }
+    CHECK(started >= 0 && ended > started);
+    if (started >= 0) CHECK(!ev.has_dimension[started] && ev.failures[started] == 5 && ev.ip_bytes_len[started] == 0);
+
+    /* reset_ip clears the network's ip counter and its range's ip_range counter. */
+    CHECK_STATUS(lg_guard_reset_ip(g, (const uint8_t *)"198.51.100.9", 12), LG_OK);
+    d = CHECKD(g, &a3);
+    CHECK(d.action == LG_ACTION_ALLOW);
+    lg_guard_free(g);
+
+    g = manual_guard(NULL);
+    CHECK_STATUS(lg_guard_site_state(g, &site), LG_OK);
+    CHECK(!site.enabled && site.trigger == 0);
+    CHECK_STATUS(lg_guard_site_state(g, NULL), LG_ERR_NULL);
+    CHECK_STATUS(lg_guard_site_state(NULL, &site), LG_ERR_NULL);
+    lg_guard_free(g);
+
+    CHECK(strcmp(lg_reason_name(LG_REASON_IP_RANGE), "ip_range") == 0);
+    CHECK(strcmp(lg_reason_name(LG_REASON_SITE), "site") == 0);
+    CHECK(strcmp(lg_dimension_name(LG_DIMENSION_IP_RANGE), "ip_range") == 0);
+    CHECK(strcmp(lg_event_kind_name(LG_EVENT_SITE_ATTACK_STARTED), "site_attack_started") == 0);
+    CHECK(strcmp(lg_event_kind_name(LG_EVENT_SITE_ATTACK_ENDED), "site_attack_ended") == 0);
+    /* Values are stable: appended, never reused. */
+    CHECK(LG_REASON_DENYLIST == 5 && LG_REASON_IP_RANGE == 6 && LG_REASON_SITE == 7);
+    CHECK(LG_DIMENSION_DEVICE == 3 && LG_DIMENSION_IP_RANGE == 4);
+    CHECK(LG_EVENT_RESET_IP == 4 && LG_EVENT_SITE_ATTACK_STARTED == 5 && LG_EVENT_SITE_ATTACK_ENDED == 6);
+}
+
 static void default_policy_on_system_clock(void) {
     lg_guard *g = NULL;
     CHECK_STATUS(lg_guard_new(NULL, 0, &g), LG_OK);
@@ -207,6 +280,7 @@ int main(void) {
     decisions_and_clock();
     ip_forms_and_begin();
     denylist_and_names();
+    ip_range_and_site();
     default_policy_on_system_clock();
     return report("api");
 }

@@ -245,7 +245,7 @@ int main(void) {
     lg_inspection in;
     lg_attempt alice = attempt_of("alice", "203.0.113.7", NULL);
     CHECK_STATUS(lg_guard_inspect(g, &alice, &in), LG_OK);
-    CHECK(in.dimensions_len == 3);
+    CHECK(in.dimensions_len == 4); /* account, account_ip, ip, ip_range */
     for (size_t i = 0; i < in.dimensions_len; i++) CHECK(!in.dimensions[i].tracked && in.dimensions[i].failures == 0);
     lg_guard_free(g);
     bad_policies();

@@ -46,7 +46,7 @@ int main(void) {
     CHECK(d.action == LG_ACTION_CHALLENGE && d.reason == LG_REASON_ACCOUNT && d.failures == 4 && !d.degraded);
     lg_inspection in;
     CHECK_STATUS(lg_guard_inspect(one, &alice, &in), LG_OK);
-    CHECK(in.dimensions_len == 3 && in.dimensions[0].tracked && in.dimensions[0].failures == 4);
+    CHECK(in.dimensions_len == 4 && in.dimensions[0].tracked && in.dimensions[0].failures == 4); /* and ip_range */
     lg_stats st;
     CHECK_STATUS(lg_guard_stats(two, &st), LG_OK);
     CHECK(st.capacity == 0 && st.challenge >= 1);

@@ -122,7 +122,7 @@ static void exact_on_one_account(void) {
 }
 
 static void exact_on_many_accounts(void) {
-    lg_guard *g = manual_guard("[ip]\nenabled = false\n[store]\ncapacity = 4096\n");
+    lg_guard *g = manual_guard("[ip]\nenabled = false\n[ip_range]\nenabled = false\n[store]\ncapacity = 4096\n");
     run(g, many_accounts);
     int wrong = 0;
     for (int k = 0; k < ACCOUNTS; k++) {

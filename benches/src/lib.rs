@@ -111,6 +111,24 @@ pub fn shared_guard() -> Guard {
     guard
 }
 
+/// A guard with the default policy and the site-wide window on, with a
+/// trigger (1,000,000 failures a minute) that the workload never reaches:
+/// what the window costs when nothing is under attack.
+pub fn site_guard() -> Guard {
+    let policy =
+        Policy::from_toml("[site]\nchallenge_when = \"1000000/1m\"").expect("valid [site]");
+    Guard::new(policy).expect("default policy with [site]")
+}
+
+/// A guard with the default policy but the `ip_range` dimension off: what
+/// the fourth dimension costs.
+pub fn guard_without_ip_range() -> Guard {
+    let policy = Policy::builder()
+        .rule(loginguard::Dimension::IpRange, |r| r.enabled = false)
+        .build();
+    Guard::new(policy.expect("valid policy")).expect("default policy without ip_range")
+}
+
 /// A guard with the default policy and room for `threads` times the keys.
 pub fn guard_for_threads(threads: usize) -> Guard {
     let policy = Policy::builder()

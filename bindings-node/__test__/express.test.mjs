@@ -206,3 +206,32 @@ test('the factory refuses a missing guard or a cookie without a secret', () => {
   assert.throws(() => loginguard({ guard: new Guard(), deviceCookie: {} }), { code: 'ERR_LOGINGUARD_TYPE' })
   assert.throws(() => loginguard({ guard: new Guard(), verifyCaptcha: 'yes' }), { code: 'ERR_LOGINGUARD_TYPE' })
 })
+
+test('a site-wide attack asks everyone for the CAPTCHA, saying why', async (t) => {
+  const app = await start({ policy: '[site]\nchallenge_when = "5/1m"', trustProxy: true })
+  t.after(app.close)
+  const events = []
+  app.guard.on('event', (e) => events.push([e.kind, e.dimension, e.failures]))
+  // A botnet: one failed login each, from networks of their own, on leaked usernames.
+  for (let i = 0; i < 6; i++) {
+    const r = await app.login({ username: `leaked${i}`, password: 'leaked' }, { 'x-forwarded-for': `192.0.${i}.1` })
+    assert.equal(r.status, 401)
+  }
+  assert.deepEqual(events, [['site_attack_started', null, 6]])
+  // bob never failed, yet is asked for the CAPTCHA, and told why; solved, he logs in.
+  const bob = { 'x-forwarded-for': '198.51.100.20' }
+  const asked = await app.login({ username: 'bob', password: 'battery staple' }, bob)
+  assert.deepEqual([asked.status, asked.body], [
+    403,
+    {
+      error: 'challenge_required',
+      reason: 'site',
+      message: 'We are seeing unusual login activity, please complete the CAPTCHA.',
+    },
+  ])
+  const solved = await app.login({ username: 'bob', password: 'battery staple', captcha: 'solved' }, bob)
+  assert.deepEqual([solved.status, solved.body], [200, { ok: true }])
+  const site = app.guard.siteState()
+  assert.deepEqual([site.active, site.trigger, site.perMs], [true, 5, 60000])
+  assert.equal(app.guard.stats().site.active, true)
+})

@@ -104,7 +104,7 @@ test('the seed story over a real socket: 4 failures, then a CAPTCHA, then the ac
   assert.match(ok.headers.get('set-cookie'), /^loginguard_device=[\w-]+\.\d+\.[\w-]{43}; Max-Age=7776000; Path=\/; HttpOnly; SameSite=Lax$/)
   // The success cleared alice's account and account_ip counters; the network keeps its count.
   const dims = Object.fromEntries(app.guard.inspect({ account: 'alice', ip: '127.0.0.1' }).dimensions.map((d) => [d.dimension, d.failures]))
-  assert.deepEqual(dims, { account: 0, account_ip: 0, ip: 11 })
+  assert.deepEqual(dims, { account: 0, account_ip: 0, ip: 11, ip_range: 11 })
 })
 
 test('a network spray is denied by ip with Retry-After, and a solved CAPTCHA does not lift it', async (t) => {

@@ -70,11 +70,14 @@ test('inspect and stats report plain objects', () => {
       ['account', 11, 11, null, false, 'challenge'],
       ['account_ip', 11, 11, 60000, false, 'deny'],
       ['ip', 11, 11, null, false, 'allow'],
+      ['ip_range', 11, 11, null, false, 'allow'],
     ],
   )
+  assert.equal(i.site, undefined)
   const s = g.stats()
   assert.equal(s.capacity >= 4096, true)
-  assert.equal(s.occupancy, 3)
+  assert.equal(s.occupancy, 4)
+  assert.equal(s.site, null)
   assert.equal(s.allow + s.challenge + s.deny + s.resetRequired, 11)
   assert.equal(s.deny, 1)
 })

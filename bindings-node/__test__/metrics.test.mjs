@@ -35,7 +35,7 @@ test('a scrape exposes decisions by action, occupancy, capacity, evictions, refu
     'loginguard_decisions_total{action="challenge"}': 7,
     'loginguard_decisions_total{action="deny"}': 2,
     'loginguard_decisions_total{action="reset_required"}': 0,
-    loginguard_tracked_keys: 3,
+    loginguard_tracked_keys: 4,
     loginguard_capacity_keys: s.capacity,
     loginguard_evictions_total: 0,
     loginguard_refused_inserts_total: 0,
@@ -46,7 +46,7 @@ test('a scrape exposes decisions by action, occupancy, capacity, evictions, refu
   guard.recordFailure({ account: 'bob', ip: '198.51.100.1' })
   const again = samples(await register.metrics())
   assert.equal(again['loginguard_decisions_total{action="allow"}'], 4)
-  assert.equal(again.loginguard_tracked_keys, 6, 'bob, bob from his network, his network')
+  assert.equal(again.loginguard_tracked_keys, 8, 'bob, bob from his network, his network and its range')
 })
 
 test('evictions and refused inserts show when the table is full', async () => {

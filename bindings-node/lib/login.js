@@ -24,6 +24,9 @@ const NO_ACCOUNT = 'Invalid login attempt: no account name given as text.'
 const ACCOUNT_REFUSED = 'Invalid login attempt: the account name is empty or too long.'
 const UNUSABLE = 'Invalid login attempt.'
 
+// What the CAPTCHA step says while the site-wide signal challenges everyone (reason `site`).
+const SITE_CHALLENGE_MESSAGE = 'We are seeing unusual login activity, please complete the CAPTCHA.'
+
 // What a refused user reads: why (network or account), and what to do.
 const WHERE = {
   account: 'for this account',
@@ -148,7 +151,11 @@ function refusal(decision, challengePassed, passwordResetUrl) {
       if (challengePassed) return null
       return {
         status: 403,
-        body: { error: 'challenge_required', reason: decision.reason, message: 'Complete the CAPTCHA to log in.' },
+        body: {
+          error: 'challenge_required',
+          reason: decision.reason,
+          message: decision.reason === 'site' ? SITE_CHALLENGE_MESSAGE : 'Complete the CAPTCHA to log in.',
+        },
         retryAfterMs: null,
       }
     case 'deny': {

@@ -171,6 +171,10 @@ pub enum Reason {
     Ip,
     Device,
     Denylist,
+    /// The wider network's counter (IPv4 /24, IPv6 /48 by default).
+    IpRange,
+    /// The site-wide failure rate: every attempt not on a trusted device is challenged.
+    Site,
 }
 
 impl From<loginguard::Reason> for Reason {
@@ -181,6 +185,8 @@ impl From<loginguard::Reason> for Reason {
             loginguard::Reason::Ip => Reason::Ip,
             loginguard::Reason::Device => Reason::Device,
             loginguard::Reason::Denylist => Reason::Denylist,
+            loginguard::Reason::IpRange => Reason::IpRange,
+            loginguard::Reason::Site => Reason::Site,
         }
     }
 }
@@ -193,6 +199,8 @@ pub enum Dimension {
     AccountIp,
     Ip,
     Device,
+    /// The wider network (IPv4 /24, IPv6 /48 by default).
+    IpRange,
 }
 
 impl From<loginguard::Dimension> for Dimension {
@@ -202,6 +210,7 @@ impl From<loginguard::Dimension> for Dimension {
             loginguard::Dimension::AccountIp => Dimension::AccountIp,
             loginguard::Dimension::Ip => Dimension::Ip,
             loginguard::Dimension::Device => Dimension::Device,
+            loginguard::Dimension::IpRange => Dimension::IpRange,
         }
     }
 }
@@ -292,6 +301,37 @@ pub struct Inspection {
     pub denylisted: bool,
     /// Every dimension that governs the attempt, in tie-break order.
     pub dimensions: Vec<DimensionState>,
+    /// The site-wide signal; absent when the policy has no `[site]`.
+    pub site: Option<SiteState>,
+}
+
+/// The site-wide signal: failures within the window, the trigger, and whether
+/// an attack is on (every attempt not on a trusted device is challenged).
+#[derive(Debug, Clone)]
+#[napi(object, use_nullable = true)]
+pub struct SiteState {
+    /// Failures within the window now.
+    pub rate: f64,
+    /// The rate above which an attack starts (learned with `baseline = "auto"`).
+    pub trigger: f64,
+    /// The window the rate counts over, in milliseconds.
+    pub per_ms: f64,
+    /// Whether an attack is on.
+    pub active: bool,
+    /// When the attack started, in the guard clock's milliseconds.
+    pub since_ms: Option<f64>,
+}
+
+impl From<loginguard::SiteState> for SiteState {
+    fn from(s: loginguard::SiteState) -> Self {
+        SiteState {
+            rate: s.rate as f64,
+            trigger: s.trigger as f64,
+            per_ms: s.per_ms as f64,
+            active: s.active,
+            since_ms: s.since_ms.map(|ms| ms as f64),
+        }
+    }
 }
 
 impl From<loginguard::Inspection> for Inspection {
@@ -312,6 +352,7 @@ impl From<loginguard::Inspection> for Inspection {
                     action: s.action.into(),
                 })
                 .collect(),
+            site: i.site.map(SiteState::from),
         }
     }
 }
@@ -335,6 +376,8 @@ pub struct Stats {
     pub challenge: f64,
     pub deny: f64,
     pub reset_required: f64,
+    /// The site-wide signal; `null` when the policy has no `[site]`.
+    pub site: Option<SiteState>,
     /// The redis store's own facts; `null` for the memory and shared stores.
     pub redis: Option<RedisStats>,
 }
@@ -395,6 +438,7 @@ impl From<loginguard::Stats> for Stats {
             challenge: s.challenge as f64,
             deny: s.deny as f64,
             reset_required: s.reset_required as f64,
+            site: s.site.map(SiteState::from),
             redis: s.redis.map(RedisStats::from),
         }
     }
@@ -409,6 +453,10 @@ pub enum EventKind {
     ResetRequired,
     ResetAccount,
     ResetIp,
+    /// The site-wide failure rate went above the trigger (`failures`: the rate).
+    SiteAttackStarted,
+    /// The site-wide rate stayed below `calm_when` for `calm_for` (`failures`: the rate).
+    SiteAttackEnded,
 }
 
 /// An event, told to `guard.on('event', fn)` listeners.
@@ -416,7 +464,7 @@ pub enum EventKind {
 #[napi(object, use_nullable = true)]
 pub struct GuardEvent {
     pub kind: EventKind,
-    /// The counter it happened to (`null` for resets).
+    /// The counter it happened to (`null` for resets and site events).
     pub dimension: Option<Dimension>,
     /// The attempt's account as given.
     pub account: Option<String>,
@@ -437,7 +485,10 @@ impl From<&loginguard::Event<'_>> for GuardEvent {
                 K::Lock => EventKind::Lock,
                 K::ResetRequired => EventKind::ResetRequired,
                 K::ResetAccount => EventKind::ResetAccount,
-                _ => EventKind::ResetIp,
+                K::ResetIp => EventKind::ResetIp,
+                K::SiteAttackStarted => EventKind::SiteAttackStarted,
+                // The core's kinds are non-exhaustive; this is the last one it has.
+                _ => EventKind::SiteAttackEnded,
             },
             dimension: e.dimension.map(Dimension::from),
             account: e.account.map(str::to_owned),

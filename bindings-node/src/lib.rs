@@ -14,7 +14,7 @@ use napi::bindgen_prelude::{FromNapiValue, Object, Unknown};
 use napi::{Env, ValueType};
 use napi_derive::napi;
 
-use convert::{AttemptArgs, Decision, GuardEvent, Inspection, OwnedIp, Stats};
+use convert::{AttemptArgs, Decision, GuardEvent, Inspection, OwnedIp, SiteState, Stats};
 use error::{Code, Result};
 
 /// Whether a decision's action lets the application check the password:
@@ -389,6 +389,12 @@ impl NativeGuard {
     #[napi(catch_unwind)]
     pub fn stats(&self) -> Result<Stats> {
         error::core(|| Ok(self.core.guard.stats())).map(Stats::from)
+    }
+
+    /// The site-wide signal now (`null` when the policy has no `[site]`); no table scan.
+    #[napi(catch_unwind)]
+    pub fn site_state(&self) -> Option<SiteState> {
+        self.core.guard.site_state().map(SiteState::from)
     }
 
     /// Moves the manual clock forward by `ms` milliseconds.

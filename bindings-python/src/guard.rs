@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use pyo3::IntoPyObjectExt;
 
 use crate::errors::{invalid_utf8, wrong_type, IntoPyResult};
-use crate::types::{Decision, Event, Inspection, Stats};
+use crate::types::{Decision, Event, Inspection, SiteState, Stats};
 
 /// A `str` argument as UTF-8, or `bytes`. `PyBackedStr` borrows the string's own UTF-8 where
 /// the ABI allows it (CPython 3.10+) and holds a temporary encoding otherwise.
@@ -462,6 +462,12 @@ impl Guard {
     /// Capacity, occupancy, evictions, refused inserts, memory and decisions (scans the table).
     fn stats(&self, py: Python<'_>) -> Stats {
         py.detach(|| self.inner.stats()).into()
+    }
+
+    /// The site-wide signal now (`None` when the policy has no `[site]`);
+    /// unlike `stats`, no table scan.
+    fn site_state(&self) -> Option<SiteState> {
+        self.inner.site_state().map(SiteState::from)
     }
 
     /// Calls `listener(event)` for every event from now on; `None` stops.

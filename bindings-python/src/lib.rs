@@ -15,7 +15,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::DimensionState>()?;
     m.add_class::<types::Stats>()?;
     m.add_class::<types::RedisStats>()?;
+    m.add_class::<types::SiteState>()?;
     m.add_class::<types::Event>()?;
+    // The core's reason names, for the drift check of the Python `Reason` enum.
+    let reasons: Vec<&str> = loginguard::Reason::ALL.iter().map(|r| r.as_str()).collect();
+    m.add("REASONS", pyo3::types::PyTuple::new(m.py(), reasons)?)?;
     m.add("MAX_ACCOUNT_BYTES", loginguard::MAX_ACCOUNT_BYTES)?;
     m.add("MAX_DEVICE_BYTES", loginguard::MAX_DEVICE_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

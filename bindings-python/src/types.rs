@@ -1,5 +1,5 @@
 //! Immutable result objects: `Decision`, `Inspection`, `DimensionState`, `Stats`,
-//! `RedisStats`, `Event`.
+//! `RedisStats`, `SiteState`, `Event`.
 
 use loginguard::{Action, Reason};
 use pyo3::prelude::*;
@@ -26,7 +26,8 @@ fn action_member(py: Python<'_>, action: Action) -> PyResult<Py<PyAny>> {
 
 /// The `Reason` enum member for a core reason.
 fn reason_member(py: Python<'_>, reason: Reason) -> PyResult<Py<PyAny>> {
-    static MEMBERS: PyOnceLock<[Py<PyAny>; 5]> = PyOnceLock::new();
+    // Indexed by the core's discriminant (denylist 4, ip_range 5, site 6).
+    static MEMBERS: PyOnceLock<[Py<PyAny>; 7]> = PyOnceLock::new();
     let members = MEMBERS.get_or_try_init(py, || -> PyResult<_> {
         let cls = py.import(TYPES)?.getattr("Reason")?;
         let m = |r: Reason| cls.call1((r.as_str(),)).map(Bound::unbind);
@@ -36,6 +37,8 @@ fn reason_member(py: Python<'_>, reason: Reason) -> PyResult<Py<PyAny>> {
             m(Reason::Ip)?,
             m(Reason::Device)?,
             m(Reason::Denylist)?,
+            m(Reason::IpRange)?,
+            m(Reason::Site)?,
         ])
     })?;
     Ok(members[reason as usize].clone_ref(py))
@@ -154,16 +157,20 @@ pub(crate) struct Inspection {
     decision: Py<Decision>,
     denylisted: bool,
     dimensions: Py<PyTuple>,
+    site: Option<SiteState>,
 }
 
 #[pymethods]
 impl Inspection {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "Inspection(decision={}, denylisted={}, dimensions={})",
+            "Inspection(decision={}, denylisted={}, dimensions={}, site={})",
             self.decision.get().__repr__(),
             py_bool(self.denylisted),
-            self.dimensions.bind(py).repr()?
+            self.dimensions.bind(py).repr()?,
+            self.site
+                .as_ref()
+                .map_or("None".to_owned(), SiteState::__repr__)
         ))
     }
 }
@@ -192,6 +199,7 @@ impl Inspection {
             decision: Py::new(py, Decision(i.decision))?,
             denylisted: i.denylisted,
             dimensions: PyTuple::new(py, dims)?.unbind(),
+            site: i.site.map(SiteState::from),
         })
     }
 }
@@ -210,6 +218,7 @@ pub(crate) struct Stats {
     reset_required: u64,
     /// The redis store's own figures; `None` for the memory and shared stores.
     redis: Option<RedisStats>,
+    site: Option<SiteState>,
 }
 
 /// What a redis guard saw of Redis since it opened the store (this process's
@@ -252,10 +261,6 @@ impl From<loginguard::RedisStats> for RedisStats {
     }
 }
 
-fn py_opt<T: std::fmt::Display>(v: Option<T>) -> String {
-    v.map_or_else(|| "None".to_string(), |v| v.to_string())
-}
-
 #[pymethods]
 impl RedisStats {
     fn __repr__(&self) -> String {
@@ -273,9 +278,48 @@ impl RedisStats {
             self.meta_mismatches,
             self.policy_mismatches,
             py_bool(self.circuit_open),
-            py_opt(self.evicted_keys),
-            py_opt(self.may_evict_counters.map(py_bool)),
-            py_opt(self.used_memory)
+            opt_repr(self.evicted_keys, false),
+            opt_repr(self.may_evict_counters.map(py_bool), false),
+            opt_repr(self.used_memory, false)
+        )
+    }
+}
+
+/// The site-wide signal: failures within the window, the trigger, and
+/// whether an attack is on (every attempt not on a trusted device is
+/// challenged, reason `site`) and since when.
+#[pyclass(frozen, get_all, module = "loginguard")]
+#[derive(Clone)]
+pub(crate) struct SiteState {
+    rate: u64,
+    trigger: u64,
+    per_ms: u64,
+    active: bool,
+    since_ms: Option<u64>,
+}
+
+impl From<loginguard::SiteState> for SiteState {
+    fn from(s: loginguard::SiteState) -> Self {
+        SiteState {
+            rate: s.rate,
+            trigger: s.trigger,
+            per_ms: s.per_ms,
+            active: s.active,
+            since_ms: s.since_ms,
+        }
+    }
+}
+
+#[pymethods]
+impl SiteState {
+    fn __repr__(&self) -> String {
+        format!(
+            "SiteState(rate={}, trigger={}, per_ms={}, active={}, since_ms={})",
+            self.rate,
+            self.trigger,
+            self.per_ms,
+            py_bool(self.active),
+            opt_repr(self.since_ms, false)
         )
     }
 }
@@ -293,6 +337,7 @@ impl From<loginguard::Stats> for Stats {
             deny: s.deny,
             reset_required: s.reset_required,
             redis: s.redis.map(RedisStats::from),
+            site: s.site.map(SiteState::from),
         }
     }
 }
@@ -302,7 +347,7 @@ impl Stats {
     fn __repr__(&self) -> String {
         format!(
             "Stats(capacity={}, occupancy={}, evictions={}, refused_inserts={}, memory_bytes={}, \
-             allow={}, challenge={}, deny={}, reset_required={}, redis={})",
+             allow={}, challenge={}, deny={}, reset_required={}, site={}, redis={})",
             self.capacity,
             self.occupancy,
             self.evictions,
@@ -312,6 +357,9 @@ impl Stats {
             self.challenge,
             self.deny,
             self.reset_required,
+            self.site
+                .as_ref()
+                .map_or("None".to_owned(), SiteState::__repr__),
             self.redis
                 .as_ref()
                 .map_or_else(|| "None".to_string(), RedisStats::__repr__)

@@ -316,6 +316,46 @@ def test_events_are_a_django_signal(monkeypatch: pytest.MonkeyPatch) -> None:
     assert r.status_code == 302
 
 
+def test_a_site_wide_attack_asks_everyone_for_the_captcha(
+    settings: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": '[site]\nchallenge_when = "5/1m"'}
+    seen: list[loginguard.Event] = []
+
+    def receiver(sender: Any, event: loginguard.Event, **kwargs: Any) -> None:
+        seen.append(event)
+
+    guard_event.connect(receiver)
+    try:
+        # A botnet: one failed login each, from networks of their own, on leaked usernames.
+        for i in range(5):
+            r = login(Client(), f"leaked{i}", "leaked-pw", ip=f"192.0.{i}.1")
+            assert CHALLENGE not in r.text
+        # The sixth failure in a minute is above the trigger: its next attempt needs a CAPTCHA.
+        r = login(Client(), "leaked5", "leaked-pw", ip="192.0.5.1")
+        assert CHALLENGE in r.text
+    finally:
+        guard_event.disconnect(receiver)
+    assert [(e.kind, e.dimension, e.failures) for e in seen] == [("site_attack_started", None, 6)]
+    # bob has never failed, yet sees the CAPTCHA, saying why; with it solved he logs in.
+    bob = Client()
+    r = login(bob, "bob", "bob-pw", ip=B)
+    assert CHALLENGE in r.text and not logged_in(bob)
+    assert "We are seeing unusual login activity, please complete the CAPTCHA." in r.text
+    r = login(bob, "bob", "bob-pw", ip=B, captcha="solved")
+    assert r.status_code == 302 and logged_in(bob)
+    # Support sees why.
+    call_command("loginguard", "inspect", "--account", "carol")
+    out = capsys.readouterr().out
+    assert "decision: challenge site failures=6" in out
+    assert "site: attack since_ms=0 failures=6 in 60s (trigger 5)" in out
+    # A challenge of alice's own failures keeps its own words.
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": ""}
+    for _ in range(4):
+        r = login(Client(), "alice", "wrong")
+    assert CHALLENGE in r.text and "There were several failed logins" in r.text
+
+
 def test_management_command(capsys: pytest.CaptureFixture[str]) -> None:
     for _ in range(11):
         login(Client(), "alice", "wrong", captcha="solved")

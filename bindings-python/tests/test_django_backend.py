@@ -208,12 +208,12 @@ def test_one_begin_per_attempt_and_one_success_per_login(
     attempt = FLOWS[flow]
     assert not attempt(Client(), "alice", "wrong", A, None)
     assert counting.calls == {"begin": 1}
-    assert failures() == {"account": 1, "account_ip": 1, "ip": 1}
+    assert failures() == {"account": 1, "account_ip": 1, "ip": 1, "ip_range": 1}
 
     counting.calls.clear()
     assert attempt(Client(), "alice", "alice-pw", A, None)
     assert counting.calls == {"begin": 1, "record_success(after_begin)": 1}
-    assert failures() == {"account": 0, "account_ip": 0, "ip": 1}
+    assert failures() == {"account": 0, "account_ip": 0, "ip": 1, "ip_range": 1}
 
 
 def test_without_the_backend_the_middleware_counts_once(
@@ -222,11 +222,11 @@ def test_without_the_backend_the_middleware_counts_once(
     settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
     assert not via_login_view(Client(), "alice", "wrong", A, None)
     assert counting.calls == {"begin": 1}
-    assert failures() == {"account": 1, "account_ip": 1, "ip": 1}
+    assert failures() == {"account": 1, "account_ip": 1, "ip": 1, "ip_range": 1}
     counting.calls.clear()
     assert via_login_view(Client(), "alice", "alice-pw", A, None)
     assert counting.calls == {"begin": 1, "record_success(after_begin)": 1}
-    assert failures() == {"account": 0, "account_ip": 0, "ip": 1}
+    assert failures() == {"account": 0, "account_ip": 0, "ip": 1, "ip_range": 1}
 
 
 def test_a_json_view_can_say_why_it_refused() -> None:

@@ -118,19 +118,20 @@ def test_inspect_and_stats(guard: Guard) -> None:
     i = guard.inspect(**ALICE)
     assert i.decision == guard.check(**ALICE)
     assert not i.denylisted
-    assert [s.dimension for s in i.dimensions] == ["account", "account_ip", "ip"]
+    assert [s.dimension for s in i.dimensions] == ["account", "account_ip", "ip", "ip_range"]
+    assert i.site is None  # no [site] in the policy
     acct_ip = i.dimensions[1]
     assert (acct_ip.tracked, acct_ip.failures, acct_ip.consecutive) == (True, 11, 11)
     assert acct_ip.locked_until_ms == 60_000
     assert acct_ip.action is Action.DENY
     assert "DimensionState(dimension='account_ip'" in repr(i)
     s = guard.stats()
-    assert s.occupancy == 3
+    assert s.occupancy == 4
     assert s.capacity == 1 << 20
     assert s.allow + s.challenge + s.deny == 12
     assert s.deny == 2
     assert s.memory_bytes >= 32 * s.capacity
-    assert "occupancy=3" in repr(s)
+    assert "occupancy=4" in repr(s) and "site=None" in repr(s)
 
 
 def test_policy_text_and_file(tmp_path: Path) -> None:
@@ -395,3 +396,54 @@ def test_public_names() -> None:
     assert loginguard.MAX_ACCOUNT_BYTES == 1024
     assert loginguard.MAX_DEVICE_BYTES == 256
     assert not dataclasses.is_dataclass(loginguard.Decision)
+
+
+# --- ip_range and the site-wide signal --------------------------------------------------
+
+
+def test_reason_enum_matches_the_core() -> None:
+    assert sorted(r.value for r in Reason) == sorted(loginguard._native.REASONS)
+
+
+def test_ip_range_and_a_site_wide_attack() -> None:
+    guard = Guard(
+        '[ip_range]\nchallenge_after = 2\n[site]\nchallenge_when = "4/1m"', manual_clock=True
+    )
+    events: list[loginguard.Event] = []
+    guard.on_event(events.append)
+    assert repr(guard.site_state()) == (
+        "SiteState(rate=0, trigger=4, per_ms=60000, active=False, since_ms=None)"
+    )
+    for i in range(1, 4):
+        d = guard.record_failure(account=f"u{i}", ip=f"198.51.100.{i}")
+    assert (d.action, d.reason, d.failures) == (Action.CHALLENGE, Reason.IP_RANGE, 3)
+    assert [s.dimension for s in guard.inspect(account="u3", ip="198.51.100.3").dimensions] == [
+        "account",
+        "account_ip",
+        "ip",
+        "ip_range",
+    ]
+    guard.record_failure(account="u4", ip="192.0.2.1")
+    d = guard.record_failure(account="u5", ip="192.0.3.1")
+    assert (d.action, d.reason, d.failures) == (Action.CHALLENGE, Reason.SITE, 5)
+    assert str(d.reason) == "site"
+    assert guard.check(account="alice", ip="192.0.4.1", device="laptop").action is Action.ALLOW
+    site = guard.stats().site
+    assert site is not None and site.active and site.rate == 5 and site.since_ms == 0
+    inspection = guard.inspect(account="zoe", ip="192.0.9.9")
+    assert inspection.decision.reason is Reason.SITE
+    assert inspection.site is not None and inspection.site.active
+    guard.advance_ms(120_000)  # calm from 60s (half the trigger), 5m calm_for: not yet over
+    assert guard.check(account="zoe", ip="192.0.9.9").reason is Reason.SITE
+    guard.advance_ms(240_000 - 1)
+    assert guard.check(account="zoe", ip="192.0.9.9").reason is Reason.SITE
+    guard.advance_ms(1)  # 60s + 5m
+    assert guard.check(account="zoe", ip="192.0.9.9").action is Action.ALLOW
+    assert [(e.kind, e.dimension, e.failures) for e in events] == [
+        ("challenge", "ip_range", 3),
+        ("site_attack_started", None, 5),
+        ("site_attack_ended", None, 0),
+    ]
+    guard.reset_ip("198.51.100.200")  # the range's counter goes with the network's
+    assert guard.check(account="u3", ip="198.51.100.3").action is Action.ALLOW
+    assert Guard().site_state() is None and Guard().stats().site is None

@@ -1,6 +1,6 @@
 //! Support staff's commands against a shared or redis store: see and lift a block.
 
-use loginguard::{Attempt, Decision, Guard, Inspection, Policy, StoreKind};
+use loginguard::{Attempt, Decision, Guard, Inspection, Policy, SiteState, StoreKind};
 use serde_json::{json, Value};
 
 /// `--policy FILE`, `--account A`, `--ip IP`, `--device D`, `--json` and positionals.
@@ -106,7 +106,12 @@ pub fn inspect(args: &[String]) -> Result<(), String> {
                 })
             })
             .collect();
-        let out = json!({ "decision": decision_json(&i.decision), "denylisted": i.denylisted, "dimensions": dims });
+        let out = json!({
+            "decision": decision_json(&i.decision),
+            "denylisted": i.denylisted,
+            "dimensions": dims,
+            "site": i.site.as_ref().map(site_json),
+        });
         println!("{out}");
         return Ok(());
     }
@@ -138,7 +143,34 @@ pub fn inspect(args: &[String]) -> Result<(), String> {
             }
         );
     }
+    if let Some(s) = &i.site {
+        println!("  {}", site_line(s));
+    }
     Ok(())
+}
+
+fn site_json(s: &SiteState) -> Value {
+    json!({
+        "rate": s.rate,
+        "trigger": s.trigger,
+        "per_ms": s.per_ms,
+        "active": s.active,
+        "since_ms": s.since_ms,
+    })
+}
+
+/// The site-wide signal in one line: `site        attack      12 failures in 60 s (trigger 10) since ...`.
+fn site_line(s: &SiteState) -> String {
+    format!(
+        "{:<11} {:<15} {} failures in the last {} s (trigger {}){}",
+        "site",
+        if s.active { "attack" } else { "calm" },
+        s.rate,
+        s.per_ms / 1000,
+        s.trigger,
+        s.since_ms
+            .map_or(String::new(), |t| format!(", attack since {t} ms")),
+    )
 }
 
 pub fn record_failure(args: &[String]) -> Result<(), String> {
@@ -216,6 +248,7 @@ pub fn stats(args: &[String]) -> Result<(), String> {
                 "deny": s.deny,
                 "reset_required": s.reset_required,
             },
+            "site": s.site.as_ref().map(site_json),
             "redis": redis,
         });
         println!("{out}");

@@ -74,6 +74,30 @@ pub fn exposition(s: &Stats) -> Result<String, String> {
         Some(Unit::Bytes),
         s.memory_bytes as u64,
     );
+    if let Some(site) = &s.site {
+        let r = registry.sub_registry_with_prefix("site");
+        gauge(
+            r,
+            "attack",
+            "1 while a site-wide attack is on (every untrusted attempt is challenged)",
+            None,
+            u64::from(site.active),
+        );
+        gauge(
+            r,
+            "failures",
+            "Failures across every key within the site-wide window",
+            None,
+            site.rate,
+        );
+        gauge(
+            r,
+            "trigger_failures",
+            "The site-wide rate above which an attack starts",
+            None,
+            site.trigger,
+        );
+    }
     if let Some(redis) = &s.redis {
         let r = registry.sub_registry_with_prefix("redis");
         counter(

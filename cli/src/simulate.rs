@@ -235,7 +235,218 @@ pub fn run(o: Options) -> Result<(), String> {
         engine_time,
         locks.load(std::sync::atomic::Ordering::Relaxed),
     );
+    drop(guard);
+    let mut base = match &o.policy {
+        Some(path) => Policy::from_file(path).map_err(|e| e.to_string())?,
+        None => Policy::default(),
+    };
+    // The botnet story runs on a table of its own, whatever the policy's store.
+    base.store = loginguard::StoreConfig::default();
+    botnet_story(&base, o.users)
+}
+
+/// The credential-stuffing botnet: how long it runs and how it spreads.
+const BOTNET_FROM_MS: u64 = 10 * 60_000;
+const BOTNET_UNTIL_MS: u64 = 40 * 60_000;
+const BOTNET_GAP_MS: u64 = 90; // 20,000 attempts in 30 minutes
+const BOTNET_VALID_PER_MILLE: u64 = 10; // 1% of the leaked pairs still work
+const STORY_MS: u64 = 60 * 60_000;
+/// The trigger the story uses when the policy leaves `[site]` off.
+const STORY_TRIGGER: &str = "300/1m";
+
+/// What one run of the botnet story counted, from the engine's decisions.
+#[derive(Default)]
+struct Story {
+    bot_attempts: u64,
+    bot_networks: u64,
+    bot_stopped: u64,
+    taken_over: u64,
+    logins: u64,
+    saw_captcha: u64,
+    trusted_logins: u64,
+    trusted_saw_captcha: u64,
+    started_ms: Option<u64>,
+    ended_ms: Option<u64>,
+}
+
+/// A botnet replays leaked username/password pairs from thousands of
+/// networks, one or two attempts each, while real users log in; once with
+/// `[site]` off and once on. The botnet solves no CAPTCHA; real users do.
+fn botnet_story(base: &Policy, users: usize) -> Result<(), String> {
+    let mut off = base.clone();
+    off.site.challenge_when = None;
+    off.site.calm_when = None;
+    off.site.baseline = loginguard::Baseline::Fixed;
+    let mut on = base.clone();
+    if !on.site.enabled() {
+        on.site = Policy::from_toml(&format!("[site]\nchallenge_when = \"{STORY_TRIGGER}\""))
+            .map_err(|e| e.to_string())?
+            .site;
+    }
+    let trigger = on
+        .site
+        .challenge_when
+        .map_or(String::new(), |r| r.to_string());
+    let runs = [
+        ("[site] off".to_string(), botnet_run(off, users)?),
+        (format!("[site] on ({trigger})"), botnet_run(on, users)?),
+    ];
+    let b = &runs[0].1;
+    println!(
+        "\ncredential stuffing by a botnet: {} attempts from {} networks (one /24 each, 1 or 2 attempts per network) on leaked pairs, {}% of them valid, minutes {}-{} of {}; the botnet solves no CAPTCHA, real users ({} logins, 1 in 3 on a trusted device) solve theirs\n",
+        b.bot_attempts,
+        b.bot_networks,
+        BOTNET_VALID_PER_MILLE as f64 / 10.0,
+        BOTNET_FROM_MS / 60_000,
+        BOTNET_UNTIL_MS / 60_000,
+        STORY_MS / 60_000,
+        b.logins,
+    );
+    println!(
+        "| {:<22} | {:>19} | {:>23} | {:>28} | {:>32} | {:>21} |",
+        "policy",
+        "accounts taken over",
+        "botnet attempts stopped",
+        "real users who saw a CAPTCHA",
+        "of them on a trusted device",
+        "attack seen (minutes)"
+    );
+    println!(
+        "|{}|{}|{}|{}|{}|{}|",
+        "-".repeat(24),
+        "-".repeat(21),
+        "-".repeat(25),
+        "-".repeat(30),
+        "-".repeat(34),
+        "-".repeat(23)
+    );
+    let minute =
+        |ms: Option<u64>| ms.map_or("-".to_string(), |ms| format!("{:.1}", ms as f64 / 60_000.0));
+    for (name, r) in &runs {
+        println!(
+            "| {:<22} | {:>19} | {:>23} | {:>28} | {:>32} | {:>21} |",
+            name,
+            r.taken_over,
+            format!("{} of {}", r.bot_stopped, r.bot_attempts),
+            format!("{} of {}", r.saw_captcha, r.logins),
+            format!("{} of {}", r.trusted_saw_captcha, r.trusted_logins),
+            if r.started_ms.is_some() {
+                format!("{} to {}", minute(r.started_ms), minute(r.ended_ms))
+            } else {
+                "-".to_string()
+            },
+        );
+    }
     Ok(())
+}
+
+fn botnet_run(policy: Policy, users: usize) -> Result<Story, String> {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let start = SystemClock.now_ms();
+    let clock = Arc::new(ManualClock::on_unix_time(start));
+    let guard = Guard::with_clock(policy, clock.clone()).map_err(|e| e.to_string())?;
+    // The first attack's start and the last one's end, + 1 ms (0: not seen),
+    // from the engine's events.
+    let seen = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let (s, c) = (seen.clone(), clock.clone());
+    guard.set_listener(move |e| {
+        let at = c.now_ms() - start + 1;
+        match e.kind {
+            EventKind::SiteAttackStarted if s[0].load(Relaxed) == 0 => s[0].store(at, Relaxed),
+            EventKind::SiteAttackEnded => s[1].store(at, Relaxed),
+            _ => {}
+        }
+    });
+    let mut story = Story::default();
+    let mut rng = loginguard_rng(42);
+    let user_gap = (3_600_000 / users as u64).max(1);
+    let (mut next_user, mut next_bot) = (user_gap / 2, BOTNET_FROM_MS);
+    let (mut u, mut network, mut left_in_network) = (0u64, 0u64, 0u64);
+    let err = |e: loginguard::Error| e.to_string();
+    loop {
+        let bot = next_bot < next_user;
+        let t = if bot { next_bot } else { next_user };
+        if t >= STORY_MS {
+            break;
+        }
+        clock.set_ms(start + t);
+        if bot {
+            if left_in_network == 0 {
+                network += 1;
+                left_in_network = 1 + rng() % 2;
+                story.bot_networks += 1;
+            }
+            left_in_network -= 1;
+            story.bot_attempts += 1;
+            let account = format!("leaked{}@example.com", story.bot_attempts);
+            let ip = format!(
+                "{}.{}.{}.{}",
+                11 + network / 65_536,
+                network / 256 % 256,
+                network % 256,
+                1 + rng() % 250
+            );
+            let attempt = Attempt::new().account(&account).ip(&ip);
+            // The framework integrations' flow: begin (which records the
+            // failure in advance), then a success takes it back.
+            let d = guard.begin(&attempt, false).map_err(err)?;
+            if !d.lets_password_be_checked(false) {
+                story.bot_stopped += 1;
+            } else if rng() % 1000 < BOTNET_VALID_PER_MILLE {
+                guard.record_success(&attempt, true).map_err(err)?;
+                story.taken_over += 1;
+            }
+            next_bot += BOTNET_GAP_MS;
+            if next_bot >= BOTNET_UNTIL_MS {
+                next_bot = u64::MAX;
+            }
+        } else {
+            u += 1;
+            let i = u % users as u64;
+            let account = format!("user{i}@example.com");
+            let ip = format!("100.64.{}.{}", i / 250 % 250, i % 250);
+            let device = format!("device-of-user{i}");
+            let trusted = i.is_multiple_of(3);
+            // Real users mistype now and then: 1 in 5 once, 1 in 20 twice.
+            let typos = match rng() % 20 {
+                0 => 2,
+                1..=3 => 1,
+                _ => 0,
+            };
+            let mut attempt = Attempt::new().account(&account).ip(&ip);
+            if trusted {
+                attempt = attempt.device(device.as_str());
+            }
+            let mut captcha = false;
+            for tries in 0.. {
+                // The login form, then the CAPTCHA page when the answer is challenge.
+                let mut d = guard.begin(&attempt, false).map_err(err)?;
+                if d.action == Action::Challenge {
+                    captcha = true;
+                    d = guard.begin(&attempt, true).map_err(err)?;
+                }
+                if !d.lets_password_be_checked(true) {
+                    break;
+                }
+                if tries >= typos {
+                    guard.record_success(&attempt, true).map_err(err)?;
+                    break;
+                }
+            }
+            story.logins += 1;
+            story.saw_captcha += u64::from(captcha);
+            story.trusted_logins += u64::from(trusted);
+            story.trusted_saw_captcha += u64::from(trusted && captcha);
+            next_user += user_gap;
+        }
+    }
+    let at = |i: usize| match seen[i].load(Relaxed) {
+        0 => None,
+        n => Some(n - 1),
+    };
+    story.started_ms = at(0);
+    story.ended_ms = at(1);
+    Ok(story)
 }
 
 impl Actor {

@@ -35,6 +35,82 @@ fn simulate_reports_what_the_engine_decided() {
     );
     assert_eq!(firsts(&out, "alice, trusted device"), "- / - / -");
     assert!(out.contains("decisions/s"), "{out}");
+    // The botnet story: [site] on takes far fewer accounts, and no trusted
+    // device ever sees its CAPTCHA.
+    let row = |name: &str| -> Vec<String> {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name}")))
+            .unwrap_or_else(|| panic!("no row {name}:\n{out}"));
+        line.split('|').map(|c| c.trim().to_string()).collect()
+    };
+    let (off, on) = (row("[site] off"), row("[site] on (300/1m)"));
+    let taken = |r: &[String]| r[2].parse::<u64>().unwrap();
+    assert!(taken(&off) > 10 * taken(&on).max(1), "{out}");
+    assert!(off[3].starts_with("0 of "), "{out}");
+    assert!(
+        on[6].starts_with("10."),
+        "detected in the attack's first minute: {out}"
+    );
+    assert!(on[5].starts_with("0 of "), "{out}");
+    assert!(off[4].starts_with("0 of "), "{out}");
+}
+
+#[test]
+fn stats_and_inspect_show_the_site_wide_signal() {
+    let dir = std::env::temp_dir().join(format!("loginguard-cli-site-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    let store = dir.join("counters.store");
+    std::fs::write(
+        &policy,
+        format!(
+            "[site]\nchallenge_when = \"3/1m\"\n[store]\nkind = \"shared\"\npath = {store:?}\ncapacity = 1024\n"
+        ),
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    for i in 0..4 {
+        let account = format!("user{i}");
+        let ip = format!("192.0.{i}.1");
+        let args = [
+            "record-failure",
+            "--policy",
+            p,
+            "--account",
+            &account,
+            "--ip",
+            &ip,
+        ];
+        let (code, out, err) = loginguard(&args);
+        assert_eq!(code, 0, "{err}");
+        let want = if i < 3 {
+            "allow failures=1"
+        } else {
+            "challenge site failures=4"
+        };
+        assert_eq!(out.trim(), want);
+    }
+    let (_, out, _) = loginguard(&["stats", "--policy", p, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["site"]["active"], true, "{out}");
+    assert_eq!(v["site"]["rate"], 4);
+    assert_eq!(v["site"]["trigger"], 3);
+    let (_, out, _) = loginguard(&["inspect", "--policy", p, "--account", "zoe"]);
+    assert!(
+        out.starts_with("decision: challenge site failures=4"),
+        "{out}"
+    );
+    assert!(out.contains("site        attack"), "{out}");
+    let (_, out, _) = loginguard(&["stats", "--policy", p, "--prometheus"]);
+    for line in [
+        "loginguard_site_attack 1",
+        "loginguard_site_failures 4",
+        "loginguard_site_trigger_failures 3",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no {line:?} in\n{out}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -129,7 +205,8 @@ fn processes_share_counters_through_a_shared_store() {
 
     let (_, out, _) = loginguard(&["stats", "--policy", p, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["occupancy"], 3);
+    assert_eq!(v["occupancy"], 4); // account, account_ip, ip, ip_range
+    assert!(v["site"].is_null()); // no [site] in the policy
     assert_eq!(v["decisions"]["allow"], 3);
     assert_eq!(v["decisions"]["challenge"], 1);
 

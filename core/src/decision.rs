@@ -52,31 +52,39 @@ pub enum Dimension {
     AccountIp = 1,
     /// The network, on any account.
     Ip = 2,
+    /// The wider network (IPv4 /24, IPv6 /48 by default), on any account.
+    IpRange = 3,
     /// The account on one trusted device.
-    Device = 3,
+    Device = 4,
 }
 
 impl Dimension {
-    /// Every dimension, in tie-break order.
-    pub const ALL: [Dimension; 4] = [
+    /// How many dimensions there are.
+    pub const COUNT: usize = 5;
+
+    /// Every dimension, in tie-break order (which is also their index order).
+    pub const ALL: [Dimension; Dimension::COUNT] = [
         Dimension::Account,
         Dimension::AccountIp,
         Dimension::Ip,
+        Dimension::IpRange,
         Dimension::Device,
     ];
 
-    /// The stable name, as in the policy file: `account`, `account_ip`, `ip`, `device`.
+    /// The stable name, as in the policy file: `account`, `account_ip`, `ip`,
+    /// `ip_range`, `device`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Dimension::Account => "account",
             Dimension::AccountIp => "account_ip",
             Dimension::Ip => "ip",
+            Dimension::IpRange => "ip_range",
             Dimension::Device => "device",
         }
     }
 
     pub(crate) const fn from_index(i: usize) -> Dimension {
-        Dimension::ALL[i & 3]
+        Dimension::ALL[i % Dimension::COUNT]
     }
 }
 
@@ -100,16 +108,35 @@ pub enum Reason {
     Device = 3,
     /// The network is on the deny list.
     Denylist = 4,
+    /// The wider network's counter decided.
+    IpRange = 5,
+    /// The site-wide failure rate is above `[site] challenge_when`: every
+    /// attempt not on a trusted device is challenged.
+    Site = 6,
 }
 
 impl Reason {
-    /// The stable name: `account`, `account_ip`, `ip`, `device`, `denylist`.
+    /// Every reason, in tie-break order (`denylist` last: it is not a tie).
+    pub const ALL: [Reason; 7] = [
+        Reason::Account,
+        Reason::AccountIp,
+        Reason::Ip,
+        Reason::IpRange,
+        Reason::Device,
+        Reason::Site,
+        Reason::Denylist,
+    ];
+
+    /// The stable name: `account`, `account_ip`, `ip`, `ip_range`, `device`,
+    /// `site`, `denylist`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Reason::Account => "account",
             Reason::AccountIp => "account_ip",
             Reason::Ip => "ip",
+            Reason::IpRange => "ip_range",
             Reason::Device => "device",
+            Reason::Site => "site",
             Reason::Denylist => "denylist",
         }
     }
@@ -121,6 +148,7 @@ impl From<Dimension> for Reason {
             Dimension::Account => Reason::Account,
             Dimension::AccountIp => Reason::AccountIp,
             Dimension::Ip => Reason::Ip,
+            Dimension::IpRange => Reason::IpRange,
             Dimension::Device => Reason::Device,
         }
     }

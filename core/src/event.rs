@@ -18,10 +18,17 @@ pub enum EventKind {
     ResetAccount,
     /// `reset_ip` was called.
     ResetIp,
+    /// The site-wide failure rate went above the trigger: every attempt not
+    /// on a trusted device is challenged (`failures`: the rate).
+    SiteAttackStarted,
+    /// The site-wide rate stayed below `calm_when` for `calm_for`: the
+    /// attack is over (`failures`: the rate).
+    SiteAttackEnded,
 }
 
 impl EventKind {
-    /// The stable name: `challenge`, `lock`, `reset_required`, `reset_account`, `reset_ip`.
+    /// The stable name: `challenge`, `lock`, `reset_required`, `reset_account`,
+    /// `reset_ip`, `site_attack_started`, `site_attack_ended`.
     pub const fn as_str(self) -> &'static str {
         match self {
             EventKind::Challenge => "challenge",
@@ -29,6 +36,8 @@ impl EventKind {
             EventKind::ResetRequired => "reset_required",
             EventKind::ResetAccount => "reset_account",
             EventKind::ResetIp => "reset_ip",
+            EventKind::SiteAttackStarted => "site_attack_started",
+            EventKind::SiteAttackEnded => "site_attack_ended",
         }
     }
 }
@@ -38,14 +47,14 @@ impl EventKind {
 pub struct Event<'a> {
     /// What happened.
     pub kind: EventKind,
-    /// The counter it happened to (`None` for resets).
+    /// The counter it happened to (`None` for resets and site events).
     pub dimension: Option<Dimension>,
     /// The attempt's account as given.
     pub account: Option<&'a str>,
     /// The attempt's address (IPv4-mapped IPv6 shown as IPv4).
     pub ip: Option<IpAddr>,
     /// The counter's count after the failure (the consecutive count for
-    /// `reset_required`; 0 for resets).
+    /// `reset_required`; 0 for resets; the site-wide rate for site events).
     pub failures: u32,
     /// For `lock`: when the lock ends, in the guard clock's milliseconds.
     pub lock_until_ms: Option<u64>,

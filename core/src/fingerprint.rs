@@ -130,6 +130,12 @@ impl KeyHasher {
     pub(crate) fn ip_key(&self, net: &Network) -> u64 {
         self.words([0xfe, net.kind, net.hi, net.lo])
     }
+
+    /// The `ip_range` key: its own domain, so that it never equals the `ip`
+    /// key of the same network (where the two prefixes are equal).
+    pub(crate) fn ip_range_key(&self, net: &Network) -> u64 {
+        self.words([0xfd, net.kind, net.hi, net.lo])
+    }
 }
 
 /// What `fold` trims at both ends: Unicode White_Space, and what the

@@ -17,11 +17,12 @@ use crate::attempt::{
 };
 use crate::clock::{Clock, SystemClock};
 use crate::counter::{Counter, Crossings, RuleMs, Verdict};
-use crate::decision::{Action, Decision, Dimension};
+use crate::decision::{Action, Decision, Dimension, Reason};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, Listener};
 use crate::fingerprint::KeyHasher;
 use crate::policy::Policy;
+use crate::site::{SiteRuleMs, SiteState, Transition};
 use crate::stats::Stats;
 use crate::store::redis::RedisStore;
 use crate::table::{SlotKey, Table, Updated, MAX_TIME};
@@ -52,7 +53,9 @@ use crate::table::{SlotKey, Table, Updated, MAX_TIME};
 /// ```
 pub struct Guard {
     policy: Policy,
-    rules: [RuleMs; 4],
+    rules: [RuleMs; N],
+    /// The site-wide signal's rule, `None` when `[site]` is off.
+    site: Option<SiteRuleMs>,
     hasher: KeyHasher,
     table: Table,
     epoch: u64,
@@ -78,18 +81,25 @@ const _: () = {
     shared_by_threads::<Guard>();
 };
 
+/// Dimensions, as array lengths.
+const N: usize = Dimension::COUNT;
+
 /// An attempt turned into keys.
 struct Keys<'a> {
-    slots: [Option<SlotKey>; 4],
+    slots: [Option<SlotKey>; N],
     denied: bool,
+    /// On a trusted device (governed by `device` alone): the site-wide
+    /// signal never challenges it.
+    trusted: bool,
     account: Option<&'a str>,
     ip: Option<IpAddr>,
 }
 
 impl Keys<'_> {
     const NONE: Keys<'static> = Keys {
-        slots: [None; 4],
+        slots: [None; N],
         denied: false,
+        trusted: false,
         account: None,
         ip: None,
     };
@@ -130,6 +140,8 @@ pub struct Inspection {
     pub denylisted: bool,
     /// Every dimension that governs the attempt, in tie-break order.
     pub dimensions: Vec<DimensionState>,
+    /// The site-wide signal now (`None` when `[site]` is off).
+    pub site: Option<SiteState>,
 }
 
 impl Guard {
@@ -141,9 +153,16 @@ impl Guard {
     /// A guard reading time from `clock` (a [`crate::ManualClock`] in tests).
     pub fn with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Result<Guard> {
         policy.validate()?;
+        if policy.site.enabled() && policy.store.kind == crate::policy::StoreKind::Redis {
+            return Err(Error::policy(
+                "site.challenge_when",
+                "the redis store does not keep the site-wide window yet (use memory or shared)",
+            ));
+        }
         let store = crate::store::open_for(&policy.store, clock.as_ref(), policy_digest(&policy))?;
         let hasher = KeyHasher::new(store.secret);
         let rules = Dimension::ALL.map(|d| RuleMs::from(policy.rule(d)));
+        let site = SiteRuleMs::new(&policy.site);
         let table = Table::new(store.buckets);
         Ok(Guard {
             // Decisions are counted with an atomic add where threads beyond
@@ -153,6 +172,7 @@ impl Guard {
             epoch: store.epoch_ms,
             policy,
             rules,
+            site,
             hasher,
             table,
             clock,
@@ -188,11 +208,12 @@ impl Guard {
         if keys.denied {
             return Decision::denylisted();
         }
-        self.decide(&self.verdicts(keys, now))
+        let site = self.site_challenge(keys, now);
+        floor(self.decide(&self.verdicts(keys, now)), site)
     }
 
-    fn verdicts(&self, keys: &Keys<'_>, now: u64) -> [Option<Verdict>; 4] {
-        let mut verdicts = [None; 4];
+    fn verdicts(&self, keys: &Keys<'_>, now: u64) -> [Option<Verdict>; N] {
+        let mut verdicts = [None; N];
         for (i, key) in keys.governing() {
             let counter = self.table.get(key).unwrap_or_default();
             verdicts[i] = Some(counter.verdict(now, &self.rules[i]));
@@ -204,7 +225,11 @@ impl Guard {
     ///
     /// When the decision lets the password be checked (`allow`, or `challenge`
     /// with `challenge_passed`), one failure is recorded in advance on every
-    /// governing dimension; after a successful login call
+    /// governing dimension (and in the site-wide window). While a site-wide
+    /// attack challenges the attempt, a `begin` that the challenge refuses
+    /// counts one failure in the site-wide window and one with the challenge
+    /// passed takes one back, so that the attack lasts as long as attempts
+    /// keep stopping at the CAPTCHA. After a successful login call
     /// [`Guard::record_success`] with `after_begin = true`. Returns the decision
     /// the attempt faced before its own failure.
     ///
@@ -235,17 +260,28 @@ impl Guard {
         }
         let now = self.table_now();
         let mut faced = self.verdicts(&keys, now);
-        let seen = self.decide(&faced);
+        let site = self.site_challenge(&keys, now);
+        let seen = floor(self.decide(&faced), site);
+        // During an attack a refused challenge counts in the site-wide window
+        // and a passed one takes that back: the window goes on seeing a botnet
+        // that stops at the CAPTCHA, and not the people who solve it.
+        let site_challenged = site.is_some() && seen.action == Action::Challenge;
         if !seen.lets_password_be_checked(challenge_passed) {
+            if site_challenged {
+                self.site_record(now);
+            }
             self.count(seen.action);
             return Ok(seen);
         }
+        if site_challenged {
+            self.site_take_back(now);
+        }
         // Record dimension by dimension, each only if its counter still lets
         // the password be checked: concurrent begins serialize on each slot.
-        let mut crossed = [Crossings::default(); 4];
-        let mut before = [Counter::default(); 4];
-        let mut after = [Counter::default(); 4];
-        let mut recorded = [false; 4];
+        let mut crossed = [Crossings::default(); N];
+        let mut before = [Counter::default(); N];
+        let mut after = [Counter::default(); N];
+        let mut recorded = [false; N];
         let mut stopped = false;
         for (i, key) in keys.governing() {
             let rule = &self.rules[i];
@@ -291,8 +327,9 @@ impl Guard {
             }
         } else {
             self.emit_crossings(&keys, &crossed, &after);
+            self.site_record(now);
         }
-        let decision = self.decide(&faced);
+        let decision = floor(self.decide(&faced), site);
         self.count(decision.action);
         Ok(decision)
     }
@@ -313,9 +350,10 @@ impl Guard {
             return Ok(decision);
         }
         let now = self.table_now();
-        let mut verdicts = [None; 4];
-        let mut crossed = [Crossings::default(); 4];
-        let mut after = [Counter::default(); 4];
+        self.site_record(now);
+        let mut verdicts = [None; N];
+        let mut crossed = [Crossings::default(); N];
+        let mut after = [Counter::default(); N];
         for (i, key) in keys.governing() {
             let rule = &self.rules[i];
             let outcome = self.table.update(key, Some((&self.rules, now)), |c| {
@@ -335,14 +373,16 @@ impl Guard {
             });
         }
         self.emit_crossings(&keys, &crossed, &after);
-        let decision = self.decide(&verdicts);
+        let site = self.site_challenge(&keys, now);
+        let decision = floor(self.decide(&verdicts), site);
         self.count(decision.action);
         Ok(decision)
     }
 
     /// Records a successful login: clears every governing dimension with
     /// `reset_on_success`; with `after_begin`, also takes back the failure that
-    /// [`Guard::begin`] recorded in advance on the others.
+    /// [`Guard::begin`] recorded in advance on the others, and from the
+    /// site-wide window (one off its current step, never below zero).
     pub fn record_success(&self, attempt: &Attempt<'_>, after_begin: bool) -> Result<()> {
         let mut keys = Keys::NONE;
         self.keys(attempt, &mut keys)?;
@@ -354,6 +394,9 @@ impl Guard {
             return Ok(());
         }
         let now = self.table_now();
+        if after_begin {
+            self.site_take_back(now);
+        }
         for (i, key) in keys.governing() {
             if self.rules[i].reset_on_success {
                 self.table.update(key, None, |c| {
@@ -399,15 +442,20 @@ impl Guard {
         Ok(())
     }
 
-    /// Clears that network's `ip` counter.
+    /// Clears that network's `ip` counter and its range's `ip_range` counter.
     pub fn reset_ip<'a>(&self, ip: impl Into<IpInput<'a>>) -> Result<()> {
         let addr = parse_ip(Some(ip.into()))?.ok_or(Error::MissingKey)?;
         let key = self.ip_key(&self.network(addr));
+        let range = self.ip_range_key(&self.range(addr));
         match &self.redis {
             None => {
                 self.table.clear(&key);
+                self.table.clear(&range);
             }
-            Some(store) => self.redis_reset_ip(store, &key)?,
+            Some(store) => {
+                self.redis_reset_ip(store, &key)?;
+                self.redis_reset_ip_range(store, &range)?;
+            }
         }
         self.emit(&Event {
             kind: EventKind::ResetIp,
@@ -466,15 +514,21 @@ impl Guard {
             })
             .collect();
         let denylisted = self.denylisted(keys.ip);
+        let site = self.site_state_at(now);
         let decision = if denylisted {
             Decision::denylisted()
         } else {
-            self.decide(&self.verdicts(&keys, now))
+            let challenge = site.filter(|s| s.active && !keys.trusted);
+            floor(
+                self.decide(&self.verdicts(&keys, now)),
+                challenge.map(|s| s.rate),
+            )
         };
         Ok(Inspection {
             decision,
             denylisted,
             dimensions,
+            site,
         })
     }
 
@@ -496,8 +550,23 @@ impl Guard {
             challenge,
             deny,
             reset_required,
+            site: self.site_state_at(self.table_now()),
             redis: None,
         }
+    }
+
+    /// The site-wide signal now: the rate, the trigger and whether an attack
+    /// is on (`None` when `[site]` is off). Unlike [`Guard::stats`], no scan.
+    ///
+    /// ```
+    /// use loginguard::{Guard, Policy};
+    /// let policy = Policy::from_toml("[site]\nchallenge_when = \"300/1m\"").unwrap();
+    /// let s = Guard::new(policy).unwrap().site_state().unwrap();
+    /// assert_eq!((s.rate, s.trigger, s.active), (0, 300, false));
+    /// assert!(Guard::new(Policy::default()).unwrap().site_state().is_none());
+    /// ```
+    pub fn site_state(&self) -> Option<SiteState> {
+        self.site_state_at(self.table_now())
     }
 
     /// Calls `listener` for every event from now on, replacing any earlier one.
@@ -541,7 +610,59 @@ impl Guard {
         }
     }
 
-    fn emit_crossings(&self, keys: &Keys<'_>, crossed: &[Crossings; 4], after: &[Counter; 4]) {
+    /// Counts a recorded failure in the site-wide window, and tells of an
+    /// attack it started.
+    #[inline]
+    fn site_record(&self, now: u64) {
+        if let Some(rule) = &self.site {
+            let t = self.table.counters().site.record(rule, now);
+            self.emit_site(t);
+        }
+    }
+
+    /// Takes one failure back from the site-wide window.
+    fn site_take_back(&self, now: u64) {
+        if let Some(rule) = &self.site {
+            self.table.counters().site.take_back(rule, now);
+        }
+    }
+
+    /// The site-wide rate when the site-wide signal challenges this attempt
+    /// now (an attack is on and the attempt is not on a trusted device);
+    /// tells of an attack this call saw end. One load while nothing changes.
+    #[inline]
+    fn site_challenge(&self, keys: &Keys<'_>, now: u64) -> Option<u64> {
+        let rule = self.site.as_ref()?;
+        let window = &self.table.counters().site;
+        let (active, ended) = window.active(rule, now);
+        self.emit_site(ended);
+        (active && !keys.trusted).then(|| window.rate(rule, now))
+    }
+
+    fn site_state_at(&self, now: u64) -> Option<SiteState> {
+        let rule = self.site.as_ref()?;
+        let (state, ended) = self.table.counters().site.state(rule, now, self.epoch);
+        self.emit_site(ended);
+        Some(state)
+    }
+
+    fn emit_site(&self, transition: Option<Transition>) {
+        let (kind, rate) = match transition {
+            None => return,
+            Some(Transition::Started(rate)) => (EventKind::SiteAttackStarted, rate),
+            Some(Transition::Ended(rate)) => (EventKind::SiteAttackEnded, rate),
+        };
+        self.emit(&Event {
+            kind,
+            dimension: None,
+            account: None,
+            ip: None,
+            failures: u32::try_from(rate).unwrap_or(u32::MAX),
+            lock_until_ms: None,
+        });
+    }
+
+    fn emit_crossings(&self, keys: &Keys<'_>, crossed: &[Crossings; N], after: &[Counter; N]) {
         if !self.has_listener.load(Relaxed) || !crossed.iter().any(Crossings::any) {
             return;
         }
@@ -576,7 +697,7 @@ impl Guard {
 
     /// The most severe verdict (`reset_required` > `deny` > `challenge` >
     /// `allow`); among denies the longest retry; ties to the first dimension.
-    fn decide(&self, verdicts: &[Option<Verdict>; 4]) -> Decision {
+    fn decide(&self, verdicts: &[Option<Verdict>; N]) -> Decision {
         let mut best: Option<(usize, Verdict)> = None;
         for (i, v) in verdicts.iter().enumerate() {
             let Some(v) = *v else { continue };
@@ -626,6 +747,25 @@ impl Guard {
 
     fn ip_key(&self, net: &Network) -> SlotKey {
         self.table.key(self.hasher.ip_key(net), Dimension::Ip, 0)
+    }
+
+    /// The address's range: the `ip_range` prefixes, never narrower than
+    /// the network's.
+    fn range(&self, addr: IpAddr) -> Network {
+        network_of(
+            addr,
+            self.policy
+                .ip_range_ipv4_prefix
+                .min(self.policy.ipv4_prefix),
+            self.policy
+                .ip_range_ipv6_prefix
+                .min(self.policy.ipv6_prefix),
+        )
+    }
+
+    fn ip_range_key(&self, net: &Network) -> SlotKey {
+        self.table
+            .key(self.hasher.ip_range_key(net), Dimension::IpRange, 0)
     }
 
     #[inline(always)]
@@ -684,6 +824,7 @@ impl Guard {
                 let fp = self.hasher.device_key(account, d);
                 keys.slots[Dimension::Device as usize] =
                     Some(self.table.key(fp, Dimension::Device, owner));
+                keys.trusted = true;
                 return Ok(());
             }
             if enabled(Dimension::Account) {
@@ -701,8 +842,30 @@ impl Guard {
             if enabled(Dimension::Ip) && !allowed {
                 keys.slots[Dimension::Ip as usize] = Some(self.ip_key(net));
             }
+            // The allow list exempts an address from its range's counter too.
+            if enabled(Dimension::IpRange) && !allowed {
+                keys.slots[Dimension::IpRange as usize] =
+                    Some(self.ip_range_key(&self.range(addr)));
+            }
         }
         Ok(())
+    }
+}
+
+/// At least `challenge`, reason `site`, when the site-wide signal
+/// challenges the attempt (`site` is then the rate): a more severe verdict,
+/// or a challenge from a dimension (first in the tie order), stays.
+#[inline]
+fn floor(decision: Decision, site: Option<u64>) -> Decision {
+    match site {
+        Some(rate) if decision.action == Action::Allow => Decision {
+            action: Action::Challenge,
+            reason: Some(Reason::Site),
+            retry_after_ms: None,
+            failures: u32::try_from(rate).unwrap_or(u32::MAX),
+            degraded: decision.degraded,
+        },
+        _ => decision,
     }
 }
 
@@ -711,12 +874,15 @@ impl Guard {
 fn policy_digest(policy: &Policy) -> u64 {
     let rules = Dimension::ALL.map(|d| policy.rule(d));
     let text = format!(
-        "{rules:?} {:?} {} {} {:?} {:?}",
+        "{rules:?} {:?} {} {} {:?} {:?} {} {} {:?}",
         policy.account_normalize,
         policy.ipv4_prefix,
         policy.ipv6_prefix,
         policy.allow_cidrs,
-        policy.deny_cidrs
+        policy.deny_cidrs,
+        policy.ip_range_ipv4_prefix,
+        policy.ip_range_ipv6_prefix,
+        policy.site
     );
     xxhash_rust::xxh3::xxh3_64(text.as_bytes())
 }

@@ -26,6 +26,7 @@ mod event;
 mod fingerprint;
 mod guard;
 mod policy;
+mod site;
 mod stats;
 mod store;
 mod table;
@@ -37,9 +38,11 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, Listener};
 pub use guard::{DimensionState, Guard, Inspection};
 pub use policy::{
-    AccountNormalize, OnError, Policy, PolicyBuilder, RedisClock, RedisConfig, Rule, StoreConfig,
-    StoreKind, DEFAULT_CAPACITY, MAX_CAPACITY, MAX_FORGET, MAX_LOCK, MAX_THRESHOLD,
+    AccountNormalize, Baseline, OnError, Policy, PolicyBuilder, Rate, RedisClock, RedisConfig,
+    Rule, SiteRule, StoreConfig, StoreKind, DEFAULT_CAPACITY, MAX_CAPACITY, MAX_FORGET, MAX_LOCK,
+    MAX_SITE_RATE, MAX_THRESHOLD,
 };
+pub use site::SiteState;
 pub use stats::{RedisStats, Stats};
 
 /// The README's Rust examples, compiled and run as doctests.

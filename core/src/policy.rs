@@ -100,6 +100,16 @@ impl Rule {
                 reset_on_success: false,
                 ..base
             },
+            Dimension::IpRange => Rule {
+                forget_after: Duration::from_secs(24 * 3600),
+                forgive_every: Some(Duration::from_secs(600)),
+                challenge_after: Some(100),
+                lock_after: Some(250),
+                lock_for: Duration::from_secs(15 * 60),
+                lock_max: Duration::from_secs(24 * 3600),
+                reset_on_success: false,
+                ..base
+            },
         }
     }
 
@@ -169,6 +179,236 @@ fn check_duration(field: &str, d: Duration, max: Duration) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A rate: `count` failures per `per` (`"300/1m"` in a policy file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Failures.
+    pub count: u32,
+    /// Per this long.
+    pub per: Duration,
+}
+
+impl Rate {
+    /// `count` failures per `per`.
+    pub const fn new(count: u32, per: Duration) -> Rate {
+        Rate { count, per }
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.count, format_duration(self.per))
+    }
+}
+
+/// Largest `count` of a site rate.
+pub const MAX_SITE_RATE: u32 = 10_000_000;
+
+/// How the site-wide trigger is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Baseline {
+    /// `challenge_when` as given.
+    #[default]
+    Fixed,
+    /// `surge` times the rate learned over the past day, never below
+    /// `challenge_when` (`baseline = "auto"`).
+    Auto,
+}
+
+/// The site-wide signal (`[site]`): failures per time across every key, in
+/// a lock-free sliding window of 60 steps. Off unless `challenge_when` is set.
+///
+/// ```
+/// use loginguard::{Baseline, Policy};
+/// let p = Policy::from_toml("[site]\nchallenge_when = \"300/1m\"").unwrap();
+/// assert_eq!(p.site.challenge_when.unwrap().count, 300);
+/// assert_eq!(p.site.calm_count(300), 150); // calm_when: half the trigger
+/// assert_eq!(p.site.calm_for.as_secs(), 300);
+/// assert_eq!(p.site.baseline, Baseline::Fixed);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteRule {
+    /// Above this rate (more failures than `count` within `per`), every
+    /// attempt not on a trusted device gets at least `challenge`, reason
+    /// `site`. `None` (`false` in a file): the signal is off.
+    pub challenge_when: Option<Rate>,
+    /// The attack ends once the rate has stayed below this for `calm_for`
+    /// (`None`: half the trigger, rounded down). Same `per` as `challenge_when`.
+    pub calm_when: Option<Rate>,
+    /// How long the rate must stay below `calm_when` (default 5m).
+    pub calm_for: Duration,
+    /// Whether the trigger is learned (`"auto"`) or fixed (`"fixed"`).
+    pub baseline: Baseline,
+    /// With `baseline = "auto"`: the trigger is this many times the rate
+    /// learned over the past day (default 5).
+    pub surge: f64,
+}
+
+impl Default for SiteRule {
+    fn default() -> Self {
+        SiteRule {
+            challenge_when: None,
+            calm_when: None,
+            calm_for: Duration::from_secs(5 * 60),
+            baseline: Baseline::Fixed,
+            surge: 5.0,
+        }
+    }
+}
+
+impl SiteRule {
+    /// Whether the signal is on.
+    pub fn enabled(&self) -> bool {
+        self.challenge_when.is_some()
+    }
+
+    /// The calm-down count for a trigger of `trigger` failures per window.
+    pub fn calm_count(&self, trigger: u64) -> u64 {
+        match self.calm_when {
+            Some(r) => u64::from(r.count),
+            None => trigger / 2,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let given = |d: &SiteRule| {
+            [
+                ("site.calm_when", self.calm_when != d.calm_when),
+                ("site.calm_for", self.calm_for != d.calm_for),
+                ("site.baseline", self.baseline != d.baseline),
+                ("site.surge", self.surge != d.surge),
+            ]
+        };
+        let Some(trigger) = self.challenge_when else {
+            if let Some((field, _)) = given(&SiteRule::default()).iter().find(|(_, g)| *g) {
+                return Err(Error::policy(
+                    *field,
+                    "the site-wide signal is off: set site.challenge_when first",
+                ));
+            }
+            return Ok(());
+        };
+        check_rate("site.challenge_when", trigger)?;
+        if let Some(calm) = self.calm_when {
+            check_rate("site.calm_when", calm)?;
+            if calm.per != trigger.per {
+                return Err(Error::policy(
+                    "site.calm_when",
+                    format!(
+                        "must count over the same time as challenge_when ({})",
+                        format_duration(trigger.per)
+                    ),
+                ));
+            }
+            if calm.count > trigger.count {
+                return Err(Error::policy(
+                    "site.calm_when",
+                    "must be at most challenge_when (else the attack would end at once)",
+                ));
+            }
+        }
+        check_duration(
+            "site.calm_for",
+            self.calm_for,
+            Duration::from_secs(24 * 3600),
+        )?;
+        if !(self.surge.is_finite() && self.surge >= 1.0 && self.surge <= 1000.0) {
+            return Err(Error::policy(
+                "site.surge",
+                "must be a number from 1 to 1000",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_rate(field: &str, rate: Rate) -> Result<()> {
+    if rate.count == 0 || rate.count > MAX_SITE_RATE {
+        return Err(Error::policy(
+            field,
+            format!("the count must be from 1 to {MAX_SITE_RATE}"),
+        ));
+    }
+    if rate.per < Duration::from_secs(1) || rate.per > Duration::from_secs(24 * 3600) {
+        return Err(Error::policy(field, "the time must be from 1s to 24h"));
+    }
+    check_duration(field, rate.per, Duration::from_secs(24 * 3600))
+}
+
+fn parse_site(table: &Table) -> Result<SiteRule> {
+    let mut site = SiteRule::default();
+    for (key, value) in table {
+        let field = format!("site.{key}");
+        match key.as_str() {
+            "challenge_when" => {
+                site.challenge_when = match value {
+                    Value::Boolean(false) => None,
+                    _ => Some(as_rate(&field, value)?),
+                }
+            }
+            "calm_when" => site.calm_when = Some(as_rate(&field, value)?),
+            "calm_for" => site.calm_for = as_duration(&field, value)?,
+            "baseline" => {
+                site.baseline = match as_str(&field, value)? {
+                    "auto" => Baseline::Auto,
+                    "fixed" => Baseline::Fixed,
+                    other => {
+                        return Err(Error::policy(
+                            field,
+                            format!("expected \"auto\" or \"fixed\", got {other:?}"),
+                        ))
+                    }
+                }
+            }
+            "surge" => {
+                site.surge = match value {
+                    Value::Float(f) => *f,
+                    Value::Integer(i) => *i as f64,
+                    _ => return Err(type_error(&field, "a number", value)),
+                }
+            }
+            _ => return Err(Error::policy(field, "unknown key")),
+        }
+    }
+    Ok(site)
+}
+
+/// Parses `"300/1m"`: a count, a slash, a duration with a unit.
+fn as_rate(field: &str, value: &Value) -> Result<Rate> {
+    let text = match value {
+        Value::String(s) => s.as_str(),
+        _ => {
+            return Err(Error::policy(
+                field,
+                format!(
+                    "expected a rate such as \"300/1m\" (or false), got {}",
+                    value.type_str()
+                ),
+            ))
+        }
+    };
+    let bad = || {
+        Error::policy(
+            field,
+            format!("{text:?}: expected a rate such as \"300/1m\" (failures/duration)"),
+        )
+    };
+    let (count, per) = text.split_once('/').ok_or_else(bad)?;
+    if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let count: u32 = count.parse().map_err(|_| {
+        Error::policy(
+            field,
+            format!("the count must be from 1 to {MAX_SITE_RATE}"),
+        )
+    })?;
+    let per = parse_duration(per).map_err(|m| Error::policy(field, m))?;
+    let rate = Rate { count, per };
+    check_rate(field, rate)?;
+    Ok(rate)
 }
 
 /// Which store keeps the counters.
@@ -445,7 +685,7 @@ pub struct Policy {
     pub ipv4_prefix: u8,
     /// IPv6 addresses are reduced to this prefix length to form the network.
     pub ipv6_prefix: u8,
-    /// The `ip` dimension neither records nor governs attempts from these.
+    /// The `ip` and `ip_range` dimensions neither record nor govern attempts from these.
     pub allow_cidrs: Vec<IpNet>,
     /// Attempts from these are denied (reason `denylist`) and nothing is recorded.
     pub deny_cidrs: Vec<IpNet>,
@@ -455,8 +695,19 @@ pub struct Policy {
     pub account_ip: Rule,
     /// The `ip` dimension.
     pub ip: Rule,
+    /// The `ip_range` dimension: the wider network, on any account.
+    pub ip_range: Rule,
+    /// IPv4 addresses are reduced to this prefix length to form the range
+    /// (`[ip_range] ipv4_prefix`, default 24). A range is never narrower than
+    /// the network: the `ip_range` key uses the smaller of this and `ipv4_prefix`.
+    pub ip_range_ipv4_prefix: u8,
+    /// IPv6 addresses are reduced to this prefix length to form the range
+    /// (`[ip_range] ipv6_prefix`, default 48; never narrower than `ipv6_prefix`).
+    pub ip_range_ipv6_prefix: u8,
     /// The `device` dimension.
     pub device: Rule,
+    /// The site-wide failure rate (`[site]`, off by default).
+    pub site: SiteRule,
     /// Where counters live.
     pub store: StoreConfig,
 }
@@ -472,7 +723,11 @@ impl Default for Policy {
             account: Rule::default_for(Dimension::Account),
             account_ip: Rule::default_for(Dimension::AccountIp),
             ip: Rule::default_for(Dimension::Ip),
+            ip_range: Rule::default_for(Dimension::IpRange),
+            ip_range_ipv4_prefix: 24,
+            ip_range_ipv6_prefix: 48,
             device: Rule::default_for(Dimension::Device),
+            site: SiteRule::default(),
             store: StoreConfig::default(),
         }
     }
@@ -485,6 +740,7 @@ impl Policy {
             Dimension::Account => &self.account,
             Dimension::AccountIp => &self.account_ip,
             Dimension::Ip => &self.ip,
+            Dimension::IpRange => &self.ip_range,
             Dimension::Device => &self.device,
         }
     }
@@ -495,6 +751,7 @@ impl Policy {
             Dimension::Account => &mut self.account,
             Dimension::AccountIp => &mut self.account_ip,
             Dimension::Ip => &mut self.ip,
+            Dimension::IpRange => &mut self.ip_range,
             Dimension::Device => &mut self.device,
         }
     }
@@ -507,9 +764,16 @@ impl Policy {
         if self.ipv6_prefix > 128 {
             return Err(Error::policy("ipv6_prefix", "must be at most 128"));
         }
+        if self.ip_range_ipv4_prefix > 32 {
+            return Err(Error::policy("ip_range.ipv4_prefix", "must be at most 32"));
+        }
+        if self.ip_range_ipv6_prefix > 128 {
+            return Err(Error::policy("ip_range.ipv6_prefix", "must be at most 128"));
+        }
         for d in Dimension::ALL {
             self.rule(d).validate(d.as_str())?;
         }
+        self.site.validate()?;
         if self.store.capacity == 0 {
             return Err(Error::policy("store.capacity", "must be at least 1"));
         }
@@ -585,6 +849,18 @@ impl Policy {
                 "allow_cidrs" => policy.allow_cidrs = as_cidrs(key, value)?,
                 "deny_cidrs" => policy.deny_cidrs = as_cidrs(key, value)?,
                 "store" => policy.store = parse_store(as_table(key, value)?)?,
+                "site" => policy.site = parse_site(as_table(key, value)?)?,
+                "ip_range" => {
+                    let mut table = as_table(key, value)?.clone();
+                    if let Some(v) = table.remove("ipv4_prefix") {
+                        policy.ip_range_ipv4_prefix = as_int("ip_range.ipv4_prefix", &v, 32)? as u8;
+                    }
+                    if let Some(v) = table.remove("ipv6_prefix") {
+                        policy.ip_range_ipv6_prefix =
+                            as_int("ip_range.ipv6_prefix", &v, 128)? as u8;
+                    }
+                    parse_rule(key, &table, &mut policy.ip_range)?;
+                }
                 name => match Dimension::ALL.iter().find(|d| d.as_str() == name) {
                     Some(&d) => parse_rule(name, as_table(key, value)?, policy.rule_mut(d))?,
                     None => return Err(Error::policy(name, "unknown key")),
@@ -645,7 +921,32 @@ impl PolicyBuilder {
         self
     }
 
-    /// Adds a network the `ip` dimension ignores.
+    /// IPv4 and IPv6 prefix lengths that form a range (`ip_range`).
+    pub fn range_prefixes(mut self, ipv4: u8, ipv6: u8) -> Self {
+        self.policy.ip_range_ipv4_prefix = ipv4;
+        self.policy.ip_range_ipv6_prefix = ipv6;
+        self
+    }
+
+    /// Changes the site-wide signal.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use loginguard::{Policy, Rate};
+    /// let policy = Policy::builder()
+    ///     .site(|s| s.challenge_when = Some(Rate::new(300, Duration::from_secs(60))))
+    ///     .range_prefixes(22, 44)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(policy.site.enabled());
+    /// assert_eq!(policy.ip_range_ipv4_prefix, 22);
+    /// ```
+    pub fn site(mut self, change: impl FnOnce(&mut SiteRule)) -> Self {
+        change(&mut self.policy.site);
+        self
+    }
+
+    /// Adds a network the `ip` and `ip_range` dimensions ignore.
     pub fn allow_cidr(mut self, net: IpNet) -> Self {
         self.policy.allow_cidrs.push(net.trunc());
         self

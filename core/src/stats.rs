@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::decision::Action;
+use crate::site::{SiteState, SiteWindow};
 
 const STRIPES: usize = 16;
 
@@ -21,6 +22,8 @@ pub(crate) struct Counters {
     pub(crate) evictions: AtomicU64,
     pub(crate) refused_inserts: AtomicU64,
     stripes: [Stripe; STRIPES],
+    /// The site-wide failure window (`[site]`).
+    pub(crate) site: SiteWindow,
 }
 
 fn stripe_index() -> usize {
@@ -82,6 +85,9 @@ pub struct Stats {
     pub deny: u64,
     /// `reset_required` decisions.
     pub reset_required: u64,
+    /// The site-wide signal's rate, trigger and attack state (`None` when
+    /// `[site]` is off).
+    pub site: Option<SiteState>,
     /// The redis store's own facts (`None` for `memory` and `shared`). For
     /// redis, `capacity` and `occupancy` are 0 (Redis holds the keys: see
     /// `used_memory`) and `evictions` is Redis's `evicted_keys`.
@@ -139,6 +145,20 @@ impl std::fmt::Display for Stats {
             self.deny,
             self.reset_required
         )?;
+        if let Some(s) = &self.site {
+            write!(
+                f,
+                "; site: {} failures in the last {}s (trigger {}){}",
+                s.rate,
+                s.per_ms / 1000,
+                s.trigger,
+                if s.active {
+                    ", ATTACK: every untrusted attempt is challenged"
+                } else {
+                    ""
+                }
+            )?;
+        }
         if let Some(r) = &self.redis {
             write!(
                 f,

@@ -64,9 +64,19 @@ fn construction_stays_within_32_bytes_per_key() {
 #[test]
 fn hot_path_allocates_nothing() {
     let clock = Arc::new(ManualClock::new());
-    let mut policy = Policy::default();
+    // With the site-wide window on, and a short calm-down, so that attacks
+    // start and end (and their events are told) within the loop.
+    let mut policy =
+        Policy::from_toml("[site]\nchallenge_when = \"100/1m\"\ncalm_for = \"30s\"").unwrap();
     policy.store.capacity = 64; // small: inserts soon evict
     let guard = Guard::with_clock(policy, clock.clone()).unwrap();
+    let site_events = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = site_events.clone();
+    guard.set_listener(move |e| {
+        if e.kind.as_str().starts_with("site_attack") {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
     let names: Vec<String> = (0..500)
         .map(|i| match i % 4 {
             0 => format!("user{i}@example.com"),
@@ -102,8 +112,16 @@ fn hot_path_allocates_nothing() {
                 guard.record_failure(&Attempt::new().ip(ip)).unwrap();
                 clock.advance_ms(977);
             }
+            // Quiet: the attack ends.
+            clock.advance_ms(5 * 60_000);
+            guard.check(&Attempt::new().ip("192.0.2.77")).unwrap();
         }
     });
+    assert_eq!(
+        site_events.load(std::sync::atomic::Ordering::Relaxed),
+        6,
+        "three attacks started and ended"
+    );
     assert_eq!(allocs, 0, "the hot path allocated {allocs} times");
     assert!(
         guard.stats().evictions > 0,

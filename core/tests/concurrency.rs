@@ -86,8 +86,9 @@ fn one_lock_starts_however_many_threads_fail() {
         }
     });
     // account_ip locks once (lock_after 10); the ip counter (lock_after 50)
-    // reaches 400 failures and locks once too.
-    assert_eq!(locks.load(SeqCst), 2);
+    // and the ip_range counter (lock_after 250) reach 400 failures and lock
+    // once each too.
+    assert_eq!(locks.load(SeqCst), 3);
     let inspection = guard
         .inspect(&Attempt::new().account("bob").ip("203.0.113.7"))
         .unwrap();
@@ -101,6 +102,7 @@ fn one_lock_starts_however_many_threads_fail() {
         states,
         [
             (Action::ResetRequired, 400),
+            (Action::Deny, 400),
             (Action::Deny, 400),
             (Action::Deny, 400)
         ]

@@ -100,6 +100,56 @@ fn policy_errors_name_the_field() {
         ("deny_cidrs = [\"10.0.0.0/33\"]", "deny_cidrs[0]"),
         ("allow_cidrs = \"10.0.0.0/8\"", "allow_cidrs"),
         ("[account", "(file)"),
+        ("[ip_range]\nipv4_prefix = 33", "ip_range.ipv4_prefix"),
+        ("[ip_range]\nipv6_prefix = -1", "ip_range.ipv6_prefix"),
+        (
+            "[ip_range]\nchallenge_after = \"x\"",
+            "ip_range.challenge_after",
+        ),
+        ("[ip_range]\nprefix = 24", "ip_range.prefix"),
+        ("[site]\nchallenge_when = \"300\"", "site.challenge_when"),
+        ("[site]\nchallenge_when = \"300/\"", "site.challenge_when"),
+        ("[site]\nchallenge_when = \"300/1\"", "site.challenge_when"),
+        ("[site]\nchallenge_when = \"0/1m\"", "site.challenge_when"),
+        ("[site]\nchallenge_when = \"-3/1m\"", "site.challenge_when"),
+        (
+            "[site]\nchallenge_when = \"5/500ms\"",
+            "site.challenge_when",
+        ),
+        ("[site]\nchallenge_when = \"5/2d\"", "site.challenge_when"),
+        ("[site]\nchallenge_when = 300", "site.challenge_when"),
+        ("[site]\nchallenge_when = true", "site.challenge_when"),
+        ("[site]\ncalm_for = \"10m\"", "site.calm_for"),
+        ("[site]\nbaseline = \"auto\"", "site.baseline"),
+        (
+            "[site]\nchallenge_when = \"10/1m\"\ncalm_when = \"20/1m\"",
+            "site.calm_when",
+        ),
+        (
+            "[site]\nchallenge_when = \"10/1m\"\ncalm_when = \"5/1h\"",
+            "site.calm_when",
+        ),
+        (
+            "[site]\nchallenge_when = \"10/1m\"\ncalm_for = \"0s\"",
+            "site.calm_for",
+        ),
+        (
+            "[site]\nchallenge_when = \"10/1m\"\ncalm_for = \"2d\"",
+            "site.calm_for",
+        ),
+        (
+            "[site]\nchallenge_when = \"10/1m\"\nbaseline = \"learned\"",
+            "site.baseline",
+        ),
+        (
+            "[site]\nchallenge_when = \"10/1m\"\nsurge = 0.5",
+            "site.surge",
+        ),
+        (
+            "[site]\nchallenge_when = \"10/1m\"\nsurge = \"5\"",
+            "site.surge",
+        ),
+        ("[site]\nwindow = \"1m\"", "site.window"),
     ];
     for (toml, field) in cases {
         let toml = toml.replace(
@@ -149,4 +199,38 @@ fn valid_policies_parse() {
         p.account.forget_after,
         std::time::Duration::from_millis(500)
     );
+}
+
+#[test]
+fn ip_range_and_site_tables_parse() {
+    let p = Policy::from_toml(
+        r#"
+        [ip_range]
+        ipv4_prefix = 20
+        ipv6_prefix = 40
+        challenge_after = 500
+        [site]
+        challenge_when = "1000/10m"
+        calm_when = "100/10m"
+        calm_for = "15m"
+        baseline = "auto"
+        surge = 3.5
+    "#,
+    )
+    .unwrap();
+    assert_eq!((p.ip_range_ipv4_prefix, p.ip_range_ipv6_prefix), (20, 40));
+    assert_eq!(p.ip_range.challenge_after, Some(500));
+    assert_eq!(p.ip_range.lock_after, Some(250)); // the default row's, kept
+    let rate = p.site.challenge_when.unwrap();
+    assert_eq!((rate.count, rate.per.as_secs()), (1000, 600));
+    assert_eq!(p.site.calm_when.unwrap().count, 100);
+    assert_eq!(p.site.calm_for.as_secs(), 900);
+    assert_eq!(p.site.baseline, loginguard::Baseline::Auto);
+    assert_eq!(p.site.surge, 3.5);
+    assert!(!Policy::default().site.enabled());
+    assert!(Policy::default().ip_range.enabled);
+    assert!(!Policy::from_toml("[site]\nchallenge_when = false")
+        .unwrap()
+        .site
+        .enabled());
 }

@@ -157,8 +157,8 @@ fn counted<T>(g: &Guard, f: impl FnOnce() -> T) -> (T, u64) {
 }
 
 /// A call's commands go in one pipeline per node: an account's keys share
-/// a slot, so a call makes one round trip on each node its account and
-/// network live on (sent at once), not one per command.
+/// a slot, so a call makes one round trip on each node its account, network
+/// and range live on (sent at once), not one per command.
 #[test]
 fn one_pipeline_per_node() {
     if !available() {
@@ -180,6 +180,7 @@ fn one_pipeline_per_node() {
         assert_eq!(d.failures, 1);
         let mut nodes = nodes_of(&cluster, &format!("{prefix}:*:account*"));
         nodes.extend(nodes_of(&cluster, &format!("{prefix}:*:ip")));
+        nodes.extend(nodes_of(&cluster, &format!("{prefix}:*:ip_range")));
         nodes.sort_unstable();
         nodes.dedup();
         let (d, n) = counted(&g, || g.begin(&a, true).unwrap());

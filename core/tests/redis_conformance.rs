@@ -13,7 +13,16 @@ fn every_conformance_case_passes_on_redis() {
         return;
     }
     let server = Server::start();
-    let paths = cases();
+    // The redis store does not keep the site-wide window yet (a guard with
+    // [site] on refuses to open on it): its cases run on the table stores.
+    let paths: Vec<_> = cases()
+        .into_iter()
+        .filter(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            !text.contains("policy challenge_when = \"")
+        })
+        .collect();
+    assert!(paths.len() >= 48, "{} cases", paths.len());
     let failures = paths
         .iter()
         .enumerate()

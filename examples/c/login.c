@@ -62,7 +62,7 @@ static int handle_login(const lg_guard *guard, const char *user, const struct so
                 return 403;
             }
             printf("  429 too many attempts on this %s; Retry-After: %llu\n",
-                   d.reason == LG_REASON_IP ? "network" : "account",
+                   d.reason == LG_REASON_IP || d.reason == LG_REASON_IP_RANGE ? "network" : "account",
                    (unsigned long long)(d.retry_after_ms + 999) / 1000);
             return 429;
         default:

@@ -91,6 +91,7 @@ const WHERE = {
   account: 'on this account',
   account_ip: 'on this account from your network',
   ip: 'from your network',
+  ip_range: 'from your network',
   device: 'on this account on this device',
 }
 
@@ -98,7 +99,14 @@ const WHERE = {
 function nextStep(decision) {
   switch (decision.action) {
     case 'challenge':
-      return { error: 'challenge_required', reason: decision.reason, message: 'Complete the CAPTCHA to log in.' }
+      return {
+        error: 'challenge_required',
+        reason: decision.reason,
+        message:
+          decision.reason === 'site'
+            ? 'We are seeing unusual login activity, please complete the CAPTCHA.'
+            : 'Complete the CAPTCHA to log in.',
+      }
     case 'deny':
       return {
         error: 'too_many_attempts',
@@ -293,7 +301,7 @@ const LOGIN_PAGE = `
   <p><label>Username <input type="text" name="username" autocomplete="username" required autofocus></label></p>
   <p><label>Password <input type="password" name="password" autocomplete="current-password" required></label></p>
   <div id="loginguard-challenge" hidden>
-    <p>There were several failed logins. Solve the CAPTCHA and enter your password again.</p>
+    <p id="challenge-why">There were several failed logins. Solve the CAPTCHA and enter your password again.</p>
     <div class="cf-turnstile" data-sitekey="SITE_KEY"></div>
   </div>
   <p><button type="submit">Log in</button></p>
@@ -328,10 +336,11 @@ const LOGIN_PAGE = `
   }
   function show(step, retryAfter) {
     if (step.error === 'challenge_required') {
+      if (step.reason === 'site') document.getElementById('challenge-why').textContent = step.message
       challenge.hidden = false
     } else if (step.error === 'too_many_attempts') {
       const seconds = Number(retryAfter || step.retryAfterSeconds)
-      blocked.querySelector('.loginguard-message').textContent = step.reason === 'ip'
+      blocked.querySelector('.loginguard-message').textContent = step.reason === 'ip' || step.reason === 'ip_range'
         ? 'Too many failed logins from your network. Try again in ' + minutes(seconds) + ', or from another network.'
         : step.message + ' Try again in ' + minutes(seconds) + '.'
       form.hidden = true

@@ -10,7 +10,7 @@ use loginguard::{Attempt, Error, Guard, IpInput, ManualClock, Policy};
 
 use crate::types::{
     action_name, dimension_name, event_kind_name, lg_action, lg_attempt, lg_decision, lg_event,
-    lg_inspection, lg_reason, lg_stats, lg_status,
+    lg_inspection, lg_reason, lg_site_state, lg_stats, lg_status,
 };
 
 use lg_status::{
@@ -503,6 +503,27 @@ pub unsafe extern "C" fn lg_guard_stats(
     })
 }
 
+/// The site-wide signal's state: rate, trigger, whether an attack is on and
+/// since when (`enabled` false, the rest 0, when the policy has no `[site]`).
+/// Writes `*site_out` only on success. Thread-safe.
+///
+/// # Safety
+/// `guard` is NULL or a live guard; `site_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lg_guard_site_state(
+    guard: *const lg_guard,
+    site_out: *mut lg_site_state,
+) -> lg_status {
+    boundary(|| {
+        // SAFETY: by the contract.
+        let g = unsafe { guard_ref(guard) }?;
+        let dst = out(site_out)?;
+        // SAFETY: non-NULL and writable by the contract.
+        unsafe { dst.as_ptr().write(g.guard.site_state().into()) };
+        Ok(())
+    })
+}
+
 /// `user_data` as the listener holds it.
 struct UserData(*mut c_void);
 
@@ -604,7 +625,8 @@ pub extern "C" fn lg_action_name(action: u32) -> *const c_char {
 }
 
 /// The stable name of a reason value (`"none"`, `"account"`, `"account_ip"`,
-/// `"ip"`, `"device"`, `"denylist"`; `"unknown"` otherwise): static, never NULL.
+/// `"ip"`, `"device"`, `"denylist"`, `"ip_range"`, `"site"`; `"unknown"`
+/// otherwise): static, never NULL.
 /// Thread-safe.
 #[no_mangle]
 pub extern "C" fn lg_reason_name(reason: u32) -> *const c_char {
@@ -612,14 +634,15 @@ pub extern "C" fn lg_reason_name(reason: u32) -> *const c_char {
 }
 
 /// The stable name of a dimension value (`"account"`, `"account_ip"`, `"ip"`,
-/// `"device"`; `"unknown"` otherwise): static, never NULL. Thread-safe.
+/// `"device"`, `"ip_range"`; `"unknown"` otherwise): static, never NULL. Thread-safe.
 #[no_mangle]
 pub extern "C" fn lg_dimension_name(dimension: u32) -> *const c_char {
     boundary_or(c"unknown".as_ptr(), || dimension_name(dimension).as_ptr())
 }
 
 /// The stable name of an event kind value (`"challenge"`, `"lock"`,
-/// `"reset_required"`, `"reset_account"`, `"reset_ip"`; `"unknown"` otherwise):
+/// `"reset_required"`, `"reset_account"`, `"reset_ip"`, `"site_attack_started"`,
+/// `"site_attack_ended"`; `"unknown"` otherwise):
 /// static, never NULL. Thread-safe.
 #[no_mangle]
 pub extern "C" fn lg_event_kind_name(kind: u32) -> *const c_char {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use loginguard::{
     Action, Decision, Dimension, DimensionState, ErrorKind, Event, EventKind, Inspection, Reason,
-    Stats,
+    SiteState, Stats,
 };
 
 /// The result of every `lg_` function that can fail. Values are stable and
@@ -134,6 +134,11 @@ pub enum lg_reason {
     LG_REASON_DEVICE = 4,
     /// The ip is on the policy's deny list.
     LG_REASON_DENYLIST = 5,
+    /// The wider network's (ip_range) counter.
+    LG_REASON_IP_RANGE = 6,
+    /// The site-wide failure rate: an attack is on, every attempt not on a
+    /// trusted device is challenged.
+    LG_REASON_SITE = 7,
 }
 
 impl From<Option<Reason>> for lg_reason {
@@ -145,6 +150,8 @@ impl From<Option<Reason>> for lg_reason {
             Some(Reason::Ip) => lg_reason::LG_REASON_IP,
             Some(Reason::Device) => lg_reason::LG_REASON_DEVICE,
             Some(Reason::Denylist) => lg_reason::LG_REASON_DENYLIST,
+            Some(Reason::IpRange) => lg_reason::LG_REASON_IP_RANGE,
+            Some(Reason::Site) => lg_reason::LG_REASON_SITE,
         }
     }
 }
@@ -159,6 +166,8 @@ impl lg_reason {
             3 => c"ip",
             4 => c"device",
             5 => c"denylist",
+            6 => c"ip_range",
+            7 => c"site",
             _ => c"unknown",
         }
     }
@@ -176,6 +185,8 @@ pub enum lg_dimension {
     LG_DIMENSION_IP = 2,
     /// Keyed by (account, trusted device).
     LG_DIMENSION_DEVICE = 3,
+    /// Keyed by wider network (IPv4 /24, IPv6 /48 by default).
+    LG_DIMENSION_IP_RANGE = 4,
 }
 
 impl From<Dimension> for lg_dimension {
@@ -185,6 +196,7 @@ impl From<Dimension> for lg_dimension {
             Dimension::AccountIp => lg_dimension::LG_DIMENSION_ACCOUNT_IP,
             Dimension::Ip => lg_dimension::LG_DIMENSION_IP,
             Dimension::Device => lg_dimension::LG_DIMENSION_DEVICE,
+            Dimension::IpRange => lg_dimension::LG_DIMENSION_IP_RANGE,
         }
     }
 }
@@ -207,6 +219,7 @@ pub fn dimension_name(raw: u32) -> &'static CStr {
         1 => c"account_ip",
         2 => c"ip",
         3 => c"device",
+        4 => c"ip_range",
         _ => c"unknown",
     }
 }
@@ -269,7 +282,8 @@ impl From<Decision> for lg_decision {
     }
 }
 
-/// The most dimensions an attempt can touch: the length of `lg_inspection.dimensions`.
+/// The most dimensions an attempt can touch (account, account_ip, ip and
+/// ip_range; a trusted device alone): the length of `lg_inspection.dimensions`.
 pub const LG_MAX_DIMENSIONS: usize = 4;
 
 /// One governing dimension's state, for support staff.
@@ -336,7 +350,7 @@ impl From<&Inspection> for lg_inspection {
             action: lg_action::LG_ACTION_ALLOW,
         };
         let mut dimensions = [empty; LG_MAX_DIMENSIONS];
-        // Each dimension governs at most once, so there are never more than four.
+        // Each dimension governs at most once, and device only alone: never more than four.
         for (slot, state) in dimensions.iter_mut().zip(&i.dimensions) {
             *slot = state.into();
         }
@@ -389,6 +403,47 @@ impl From<Stats> for lg_stats {
     }
 }
 
+/// The site-wide signal's state (`lg_guard_site_state`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct lg_site_state {
+    /// Whether the policy has `[site]` on; every other field is 0 when not.
+    pub enabled: bool,
+    /// Failures within the window now.
+    pub rate: u64,
+    /// The rate above which an attack starts (learned with `baseline = "auto"`).
+    pub trigger: u64,
+    /// The window the rate counts over, in milliseconds.
+    pub per_ms: u64,
+    /// Whether an attack is on: every attempt not on a trusted device is challenged.
+    pub active: bool,
+    /// When the attack started, in the guard clock's milliseconds; 0 when none.
+    pub since_ms: u64,
+}
+
+impl From<Option<SiteState>> for lg_site_state {
+    fn from(s: Option<SiteState>) -> lg_site_state {
+        match s {
+            None => lg_site_state {
+                enabled: false,
+                rate: 0,
+                trigger: 0,
+                per_ms: 0,
+                active: false,
+                since_ms: 0,
+            },
+            Some(s) => lg_site_state {
+                enabled: true,
+                rate: s.rate,
+                trigger: s.trigger,
+                per_ms: s.per_ms,
+                active: s.active,
+                since_ms: s.since_ms.unwrap_or(0),
+            },
+        }
+    }
+}
+
 /// What an event reports.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -403,6 +458,10 @@ pub enum lg_event_kind {
     LG_EVENT_RESET_ACCOUNT = 3,
     /// `lg_guard_reset_ip` ran.
     LG_EVENT_RESET_IP = 4,
+    /// The site-wide failure rate went above the trigger (`failures`: the rate).
+    LG_EVENT_SITE_ATTACK_STARTED = 5,
+    /// The site-wide rate stayed below calm_when for calm_for (`failures`: the rate).
+    LG_EVENT_SITE_ATTACK_ENDED = 6,
 }
 
 /// The stable snake_case name of a raw event kind value.
@@ -413,6 +472,8 @@ pub fn event_kind_name(raw: u32) -> &'static CStr {
         2 => c"reset_required",
         3 => c"reset_account",
         4 => c"reset_ip",
+        5 => c"site_attack_started",
+        6 => c"site_attack_ended",
         _ => c"unknown",
     }
 }
@@ -427,7 +488,7 @@ pub const LG_IP_TEXT_MAX: usize = 48;
 pub struct lg_event {
     /// What happened.
     pub kind: lg_event_kind,
-    /// Whether `dimension` holds a value (not for the reset events).
+    /// Whether `dimension` holds a value (not for the reset and site events).
     pub has_dimension: bool,
     /// The dimension whose key crossed a threshold.
     pub dimension: lg_dimension,
@@ -441,7 +502,8 @@ pub struct lg_event {
     pub ip_bytes: [u8; 16],
     /// 0, 4 or 16.
     pub ip_bytes_len: usize,
-    /// The counter's failures (its consecutive count for reset_required).
+    /// The counter's failures (its consecutive count for reset_required; the
+    /// site-wide rate for the site events).
     pub failures: u32,
     /// Whether `lock_until_ms` holds a value (lock events).
     pub has_lock_until: bool,
@@ -458,6 +520,8 @@ impl lg_event {
             EventKind::ResetRequired => lg_event_kind::LG_EVENT_RESET_REQUIRED,
             EventKind::ResetAccount => lg_event_kind::LG_EVENT_RESET_ACCOUNT,
             EventKind::ResetIp => lg_event_kind::LG_EVENT_RESET_IP,
+            EventKind::SiteAttackStarted => lg_event_kind::LG_EVENT_SITE_ATTACK_STARTED,
+            EventKind::SiteAttackEnded => lg_event_kind::LG_EVENT_SITE_ATTACK_ENDED,
             _ => return None,
         };
         let mut ip = [0 as c_char; LG_IP_TEXT_MAX];

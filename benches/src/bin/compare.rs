@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use loginguard_benches::{
-    guard, guard_for_threads, hot, loginguard_attempt, loginguard_begin, shared_guard, zipf,
-    Governor, LoginAttempt, ATTEMPTS,
+    guard, guard_for_threads, guard_without_ip_range, hot, loginguard_attempt, loginguard_begin,
+    shared_guard, site_guard, zipf, Governor, LoginAttempt, ATTEMPTS,
 };
 
 /// Counts live heap bytes while `COUNTING` is on (off while timing).
@@ -173,6 +173,57 @@ fn main() {
             lg / b_lg,
             gov / 1e6,
             gov / b_gov
+        );
+    }
+    site_window_cost(runs);
+}
+
+/// What a feature costs: the same workload through two guards at once,
+/// without and with it, in alternating chunks of 1,000 attempts (which one
+/// goes first alternating too), so that both see the same machine load; the
+/// median over chunks of the per-attempt difference. Features: the site-wide
+/// window (`[site]` on, a trigger never reached) and the `ip_range` dimension.
+fn site_window_cost(runs: usize) {
+    println!("\nwhat a feature costs: check+record_failure ns per attempt without and with it, {runs} passes in alternating chunks of 1,000 attempts\n");
+    println!("| variant | feature | without | with | cost (median of chunks) |");
+    println!("|---|---|---|---|---|");
+    type Make = fn() -> loginguard::Guard;
+    let features: [(&str, Make, Make); 2] = [
+        ("[site] challenge_when = \"1000000/1m\"", guard, site_guard),
+        ("ip_range dimension", guard_without_ip_range, guard),
+    ];
+    for ((variant, list), (feature, without, with)) in [("zipf", zipf(0)), ("hot", hot())]
+        .into_iter()
+        .flat_map(|v| features.iter().map(move |f| (v.clone(), *f)))
+    {
+        let (off, on) = (without(), with());
+        let time = |g: &loginguard::Guard, chunk: &[LoginAttempt]| {
+            let start = Instant::now();
+            let allowed = chunk.iter().filter(|a| loginguard_attempt(g, a)).count();
+            std::hint::black_box(allowed);
+            start.elapsed().as_nanos() as f64 / chunk.len() as f64
+        };
+        let (mut sum_off, mut sum_on, mut diffs) = (0.0, 0.0, Vec::new());
+        for pass in 0..runs.max(1) {
+            for (i, chunk) in list.chunks(1000).enumerate() {
+                let (a, b) = if (i + pass) % 2 == 0 {
+                    let a = time(&off, chunk);
+                    (a, time(&on, chunk))
+                } else {
+                    let b = time(&on, chunk);
+                    (time(&off, chunk), b)
+                };
+                sum_off += a;
+                sum_on += b;
+                diffs.push(b - a);
+            }
+        }
+        let n = diffs.len() as f64;
+        println!(
+            "| {variant} | {feature} | {:.1} | {:.1} | {:+.1} ns |",
+            sum_off / n,
+            sum_on / n,
+            median(diffs)
         );
     }
 }

@@ -18,6 +18,7 @@ from loginguard._native import (
     Guard,
     Inspection,
     RedisStats,
+    SiteState,
     Stats,
     __version__,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "PolicyError",
     "Reason",
     "RedisStats",
+    "SiteState",
     "Stats",
     "StoreError",
     "__version__",

@@ -8,16 +8,19 @@ from loginguard._types import Action, Reason
 
 MAX_ACCOUNT_BYTES: int
 MAX_DEVICE_BYTES: int
+REASONS: tuple[str, ...]
 __version__: str
 __all__ = [
     "MAX_ACCOUNT_BYTES",
     "MAX_DEVICE_BYTES",
+    "REASONS",
     "Decision",
     "DimensionState",
     "Event",
     "Guard",
     "Inspection",
     "RedisStats",
+    "SiteState",
     "Stats",
     "__version__",
 ]
@@ -64,6 +67,21 @@ class Inspection:
     def denylisted(self) -> bool: ...
     @property
     def dimensions(self) -> tuple[DimensionState, ...]: ...
+    @property
+    def site(self) -> SiteState | None: ...
+
+@final
+class SiteState:
+    @property
+    def rate(self) -> int: ...
+    @property
+    def trigger(self) -> int: ...
+    @property
+    def per_ms(self) -> int: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def since_ms(self) -> int | None: ...
 
 @final
 class Stats:
@@ -85,6 +103,8 @@ class Stats:
     def deny(self) -> int: ...
     @property
     def reset_required(self) -> int: ...
+    @property
+    def site(self) -> SiteState | None: ...
     @property
     def redis(self) -> RedisStats | None: ...
 
@@ -220,6 +240,7 @@ class Guard:
         device: str | bytes | None = None,
     ) -> Awaitable[Inspection]: ...
     def stats(self) -> Stats: ...
+    def site_state(self) -> SiteState | None: ...
     def on_event(self, listener: Callable[[Event], object] | None) -> None: ...
     def advance_ms(self, ms: int) -> None: ...
     @property

@@ -24,7 +24,12 @@ class Reason(str, enum.Enum):
     ACCOUNT = "account"
     ACCOUNT_IP = "account_ip"
     IP = "ip"
+    IP_RANGE = "ip_range"
+    """The wider network's counter (IPv4 /24, IPv6 /48 by default)."""
     DEVICE = "device"
+    SITE = "site"
+    """The site-wide failure rate: an attack is on, every attempt not on a trusted device is
+    challenged."""
     DENYLIST = "denylist"
 
     def __str__(self) -> str:

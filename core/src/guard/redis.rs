@@ -14,7 +14,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{Guard, Keys};
+use super::{Guard, Keys, N};
 use crate::counter::{Counter, Crossings, Verdict};
 use crate::decision::{Action, Decision, Dimension};
 use crate::error::Result;
@@ -25,9 +25,6 @@ use crate::store::redis::{
     backoff, Cas, CasReply, KeyName, Read, RedisStore, Session, WriteLocks, MAX_ROUNDS,
 };
 use crate::table::{SlotKey, MAX_TIME};
-
-/// Dimensions: one counter key each at most.
-const DIMS: usize = Dimension::ALL.len();
 
 /// One planned compare-and-set.
 struct Plan {
@@ -40,7 +37,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn cas<'a>(&'a self, names: &'a [Option<KeyName>; DIMS]) -> Cas<'a> {
+    fn cas<'a>(&'a self, names: &'a [Option<KeyName>; N]) -> Cas<'a> {
         Cas {
             key: names[self.dim]
                 .as_ref()
@@ -65,7 +62,7 @@ impl Plan {
 fn cas_round(
     store: &RedisStore,
     s: &mut Session<'_>,
-    names: &[Option<KeyName>; DIMS],
+    names: &[Option<KeyName>; N],
     plans: &[Plan],
     round: usize,
     rtt: &mut std::time::Duration,
@@ -93,11 +90,11 @@ fn cas_round(
 
 /// What a `begin` or `record_failure` did in Redis.
 struct Recorded {
-    verdicts: [Option<Verdict>; DIMS],
+    verdicts: [Option<Verdict>; N],
     /// Each governing key's counter as last seen.
-    seen: [Option<Counter>; DIMS],
-    crossed: [Crossings; DIMS],
-    after: [Counter; DIMS],
+    seen: [Option<Counter>; N],
+    crossed: [Crossings; N],
+    after: [Counter; N],
     /// Whether crossings are to be told (the failures stand).
     stands: bool,
     /// Whether some key kept conflicting until the rounds ran out.
@@ -134,8 +131,8 @@ impl Guard {
             .min(MAX_TIME)
     }
 
-    fn names(&self, store: &RedisStore, keys: &Keys<'_>) -> [Option<KeyName>; DIMS] {
-        let mut names: [Option<KeyName>; DIMS] = Default::default();
+    fn names(&self, store: &RedisStore, keys: &Keys<'_>) -> [Option<KeyName>; N] {
+        let mut names: [Option<KeyName>; N] = Default::default();
         for (i, key) in keys.governing() {
             names[i] = Some(store.name(key, Dimension::from_index(i)));
         }
@@ -146,11 +143,11 @@ impl Guard {
     fn read_all(
         store: &RedisStore,
         s: &mut Session<'_>,
-        names: &[Option<KeyName>; DIMS],
-    ) -> ::redis::RedisResult<[Read; DIMS]> {
+        names: &[Option<KeyName>; N],
+    ) -> ::redis::RedisResult<[Read; N]> {
         let list: Vec<&KeyName> = names.iter().flatten().collect();
         let mut reads = store.get_many(s, &list)?.into_iter();
-        let mut out: [Read; DIMS] = Default::default();
+        let mut out: [Read; N] = Default::default();
         for (i, name) in names.iter().enumerate() {
             if let Some(name) = name {
                 out[i] = reads.next().unwrap_or_default();
@@ -162,7 +159,7 @@ impl Guard {
 
     /// The governing keys' values as this process predicts them (see
     /// `ValueCache`): unverified, only ever a compare-and-set's expectation.
-    fn guess_all(store: &RedisStore, names: &[Option<KeyName>; DIMS]) -> [Read; DIMS] {
+    fn guess_all(store: &RedisStore, names: &[Option<KeyName>; N]) -> [Read; N] {
         std::array::from_fn(|i| {
             names[i]
                 .as_ref()
@@ -200,7 +197,7 @@ impl Guard {
         keys: &Keys<'_>,
         now: u64,
     ) -> Option<Decision> {
-        let mut verdicts = [None; DIMS];
+        let mut verdicts = [None; N];
         let mut hit = false;
         for (i, key) in keys.governing() {
             if let Some(c) = store.locks.get(key, now) {
@@ -222,7 +219,7 @@ impl Guard {
         &self,
         store: &RedisStore,
         keys: &Keys<'_>,
-        seen: &[Option<Counter>; DIMS],
+        seen: &[Option<Counter>; N],
         now: u64,
     ) {
         for (i, key) in keys.governing() {
@@ -245,8 +242,8 @@ impl Guard {
             Self::read_all(store, s, &names)
         }) {
             Ok(reads) => {
-                let mut verdicts = [None; DIMS];
-                let mut seen = [None; DIMS];
+                let mut verdicts = [None; N];
+                let mut seen = [None; N];
                 for (i, _) in keys.governing() {
                     seen[i] = Some(reads[i].counter);
                     verdicts[i] = Some(reads[i].counter.verdict(now, &self.rules[i]));
@@ -337,16 +334,16 @@ impl Guard {
         &self,
         store: &RedisStore,
         s: &mut Session<'_>,
-        names: &[Option<KeyName>; DIMS],
+        names: &[Option<KeyName>; N],
         now: u64,
         gate: Option<bool>,
     ) -> ::redis::RedisResult<Recorded> {
-        let governing: Vec<usize> = (0..DIMS).filter(|i| names[*i].is_some()).collect();
+        let governing: Vec<usize> = (0..N).filter(|i| names[*i].is_some()).collect();
         let mut r = Recorded {
-            verdicts: [None; DIMS],
-            seen: [None; DIMS],
-            crossed: [Crossings::default(); DIMS],
-            after: [Counter::default(); DIMS],
+            verdicts: [None; N],
+            seen: [None; N],
+            crossed: [Crossings::default(); N],
+            after: [Counter::default(); N],
             stands: true,
             exhausted: false,
         };
@@ -439,7 +436,7 @@ impl Guard {
         &self,
         store: &RedisStore,
         s: &mut Session<'_>,
-        names: &[Option<KeyName>; DIMS],
+        names: &[Option<KeyName>; N],
         written: &[(usize, Read, Read)],
         now: u64,
         r: &mut Recorded,
@@ -496,7 +493,7 @@ impl Guard {
         let turn = WriteLocks::hold(&stripes, names.iter().flatten(), deadline);
         if turn.is_some() {
             let _ = store.run_until(deadline, self.clock.as_ref(), |store, s| {
-                let mut pending: Vec<usize> = (0..DIMS)
+                let mut pending: Vec<usize> = (0..N)
                     .filter(|i| names[*i].is_some() && wanted(*i))
                     .collect();
                 // Predicted values, verified by the compare-and-sets below (a key
@@ -504,13 +501,13 @@ impl Guard {
                 // so); read first only when a prediction leaves nothing to write,
                 // since then no write would verify it.
                 let mut cur = Self::guess_all(store, &names);
-                let mut verified = [false; DIMS];
+                let mut verified = [false; N];
                 if pending
                     .iter()
                     .any(|&i| cur[i].raw.is_some() && change(i, cur[i].counter).is_none())
                 {
                     cur = Self::read_all(store, s, &names)?;
-                    verified = [true; DIMS];
+                    verified = [true; N];
                 }
                 let mut rtt = std::time::Duration::ZERO;
                 for round in 0..MAX_ROUNDS {
@@ -583,13 +580,21 @@ impl Guard {
         Ok(())
     }
 
+    pub(super) fn redis_reset_ip_range(&self, store: &RedisStore, key: &SlotKey) -> Result<()> {
+        let name = store.name(key, Dimension::IpRange);
+        store.run_admin(self.clock.as_ref(), |store, s| store.delete(s, &name))?;
+        store.values.note(&name, &Read::default(), None);
+        store.locks.forget(key);
+        Ok(())
+    }
+
     pub(super) fn redis_inspect(&self, store: &RedisStore, keys: &Keys<'_>) -> Result<Inspection> {
         let now = self.store_now(store);
         let names = self.names(store, keys);
         let reads = store.run_admin(self.clock.as_ref(), |store, s| {
             Self::read_all(store, s, &names)
         })?;
-        let mut verdicts = [None; DIMS];
+        let mut verdicts = [None; N];
         let dimensions = keys
             .governing()
             .map(|(i, _)| {
@@ -617,6 +622,7 @@ impl Guard {
             decision,
             denylisted,
             dimensions,
+            site: None,
         })
     }
 
@@ -633,6 +639,7 @@ impl Guard {
             challenge,
             deny,
             reset_required,
+            site: None,
             redis: Some(redis),
         }
     }

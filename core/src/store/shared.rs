@@ -12,7 +12,7 @@
 //! | offset | header field                                             |
 //! |--------|----------------------------------------------------------|
 //! | 0      | magic `LGSTORE\0`                                        |
-//! | 8      | layout version (u32 LE), 2                               |
+//! | 8      | layout version (u32 LE), 3                               |
 //! | 12     | hash id (u32 LE): 1 = XXH3-64 with secret, key derivation v1 |
 //! | 16     | capacity in keys, as configured (u64 LE)                 |
 //! | 24     | buckets (u64 LE)                                         |
@@ -20,7 +20,10 @@
 //! | 36     | clock kind (u32 LE): 1 = Unix ms (system clock), 2 = manual |
 //! | 40     | epoch: the clock time slot times count from (u64 LE, ms) |
 //! | 48     | hash secret, 192 bytes                                   |
-//! | 1024   | statistics: evictions, refused inserts, decisions by action (atomics) |
+//! | 1024   | statistics: evictions, refused inserts, decisions by action, the site-wide window (atomics) |
+//!
+//! Version 3 added the site-wide failure window to the statistics and the
+//! `ip_range` dimension's slots; a version 2 file is refused (delete it).
 //!
 //! **Time.** Slots store times as 40 bits of milliseconds from the epoch (34
 //! years), so a file is only as good as its epoch, and a wrong one would
@@ -74,7 +77,7 @@ use crate::table::{Bucket, MAX_TIME};
 
 const MAGIC: [u8; 8] = *b"LGSTORE\0";
 /// Bumped whenever the header or the slot layout changes meaning.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 /// Bumped whenever fingerprints would come out differently.
 pub(crate) const HASH_ID: u32 = 1;
 const HEADER_BYTES: usize = 4096;

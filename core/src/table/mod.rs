@@ -36,14 +36,49 @@ pub(crate) struct SlotKey {
 }
 
 impl SlotKey {
-    /// The key's fingerprint, with its dimension in the low 2 bits.
+    /// The key's fingerprint, with its dimension's code in the low 2 bits.
     pub(crate) fn fp(&self) -> u64 {
         self.fp
     }
 
     /// The account's fingerprint for account-keyed keys, else 0.
     pub(crate) fn owner(&self) -> u64 {
-        self.owner
+        // Account owners are odd; the only even owner is RANGE_OWNER.
+        if self.owner & 1 == 1 {
+            self.owner
+        } else {
+            0
+        }
+    }
+}
+
+/// The owner half of an `ip_range` key's identity. The low 2 bits of a
+/// stored fingerprint hold a dimension code that predates `ip_range`
+/// (account 0, account_ip 1, ip 2, device 3), so that slots and redis key
+/// names keep their meaning; `ip_range` keys share code 2 with `ip` and are
+/// told apart by this owner, which no account has (account owners are odd).
+/// Their fingerprints come from their own hash domain, so an `ip` and an
+/// `ip_range` key never share a slot, even where both prefixes are equal.
+pub(crate) const RANGE_OWNER: u64 = 2;
+
+/// The code a dimension's keys carry in their fingerprint's low 2 bits.
+const fn code_of(dimension: Dimension) -> u64 {
+    match dimension {
+        Dimension::Account => 0,
+        Dimension::AccountIp => 1,
+        Dimension::Ip | Dimension::IpRange => 2,
+        Dimension::Device => 3,
+    }
+}
+
+/// The dimension of the key whose identity word is `id`.
+fn dimension_of(id: u128) -> Dimension {
+    match fp_of(id) & 3 {
+        0 => Dimension::Account,
+        1 => Dimension::AccountIp,
+        2 if owner_of(id) == RANGE_OWNER => Dimension::IpRange,
+        2 => Dimension::Ip,
+        _ => Dimension::Device,
     }
 }
 
@@ -96,10 +131,14 @@ impl Table {
         // the stored word keeps the rest, with the dimension in the low bits.
         let bucket = (((fp >> 32) * self.buckets.len() as u64) >> 32) as usize;
         SlotKey {
-            fp: (fp & !7) | 4 | dimension as u64,
+            fp: (fp & !7) | 4 | code_of(dimension),
             tag: ((fp >> 3) & ((1 << TAG_BITS) - 1)) as u32,
             bucket,
-            owner,
+            owner: if matches!(dimension, Dimension::IpRange) {
+                RANGE_OWNER
+            } else {
+                owner
+            },
         }
     }
 
@@ -129,7 +168,7 @@ impl Table {
     pub(crate) fn update<F>(
         &self,
         key: &SlotKey,
-        insert: Option<(&[RuleMs; 4], u64)>,
+        insert: Option<(&[RuleMs; Dimension::COUNT], u64)>,
         mut f: F,
     ) -> Updated
     where
@@ -194,7 +233,7 @@ impl Table {
     /// the identity after reading the state). So a claimer stopped or killed
     /// at any instant leaves either the old identity or the new one, with its
     /// right owner, and never writes to a slot that has changed hands since.
-    fn claim(&self, key: &SlotKey, rules: &[RuleMs; 4], now: u64) -> Claim {
+    fn claim(&self, key: &SlotKey, rules: &[RuleMs; Dimension::COUNT], now: u64) -> Claim {
         let slots = &self.buckets[key.bucket].slots;
         let mut best: Option<(usize, u128, (u32, u32))> = None;
         for (i, slot) in slots.iter().enumerate() {
@@ -213,7 +252,7 @@ impl Table {
                 // Same tag: a stale updater of the old key could not tell them apart.
                 continue;
             }
-            let rule = &rules[(fp & 3) as usize];
+            let rule = &rules[dimension_of(id) as usize];
             if let Some(rank) = unpack(state).eviction_rank(now, rule) {
                 if best.is_none_or(|(_, _, r)| rank < r) {
                     best = Some((i, id, rank));

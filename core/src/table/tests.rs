@@ -10,7 +10,7 @@ use crate::policy::{Policy, StoreConfig};
 
 const NOW: u64 = 1_000;
 
-fn table() -> (Table, [RuleMs; 4]) {
+fn table() -> (Table, [RuleMs; Dimension::COUNT]) {
     let config = StoreConfig {
         capacity: BUCKET_SLOTS, // one bucket: every key competes for it
         ..StoreConfig::default()
@@ -31,7 +31,7 @@ fn owner_for(fp: u64) -> u64 {
     (fp | 4 | Dimension::Account as u64).rotate_left(17) | 1
 }
 
-fn fail(t: &Table, rules: &[RuleMs; 4], k: &SlotKey) -> Updated {
+fn fail(t: &Table, rules: &[RuleMs; Dimension::COUNT], k: &SlotKey) -> Updated {
     let rule = &rules[Dimension::Account as usize];
     t.update(k, Some((rules, NOW)), |c| {
         Some(c.record_failure(NOW, rule).0)
@@ -54,7 +54,7 @@ fn assert_slots_consistent(t: &Table) {
 }
 
 /// V0 has one failure, V1..V7 two: a newcomer evicts V0.
-fn full_bucket(t: &Table, rules: &[RuleMs; 4]) {
+fn full_bucket(t: &Table, rules: &[RuleMs; Dimension::COUNT]) {
     for n in 1..=8 {
         let v = key(t, n);
         for _ in 0..if n == 1 { 1 } else { 2 } {
@@ -69,8 +69,8 @@ fn full_bucket(t: &Table, rules: &[RuleMs; 4]) {
 fn stopped_claimer(
     point: Point,
     kill: bool,
-    during: impl FnOnce(&Table, &[RuleMs; 4]),
-) -> (Table, [RuleMs; 4]) {
+    during: impl FnOnce(&Table, &[RuleMs; Dimension::COUNT]),
+) -> (Table, [RuleMs; Dimension::COUNT]) {
     let (t, rules) = table();
     full_bucket(&t, &rules);
     let k = key(&t, 100);

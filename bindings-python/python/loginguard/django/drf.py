@@ -48,11 +48,13 @@ def refusal_message(decision: Decision) -> str:
     wait = support.wait_text(decision.retry_after_ms or 0)
     if decision.reason is Reason.DENYLIST:
         return "Logins from your network are blocked."
+    if decision.reason is Reason.SITE:
+        return flow.SITE_CHALLENGE_MESSAGE
     if decision.action is Action.CHALLENGE:
         return "Too many failed logins: solve the CAPTCHA to log in."
     if decision.action is Action.RESET_REQUIRED:
         return "Too many failed logins on this account: reset your password to log in."
-    if decision.reason is Reason.IP or str(decision.reason) == "ip_range":
+    if decision.reason in (Reason.IP, Reason.IP_RANGE):
         return (
             f"Too many failed logins from your network. Try again in {wait}, "
             "or from another network."

@@ -192,6 +192,18 @@ def _wait_text(ms: int) -> str:
     return f"{math.ceil(minutes / 60)} hours"
 
 
+#: What the CAPTCHA page says while the site-wide signal challenges everyone (reason ``site``).
+SITE_CHALLENGE_MESSAGE = "We are seeing unusual login activity, please complete the CAPTCHA."
+
+
+def challenge_message(decision: Decision) -> str:
+    """Why the CAPTCHA page appears: a site-wide attack, or failed logins on this account or
+    network."""
+    if decision.reason is Reason.SITE:
+        return SITE_CHALLENGE_MESSAGE
+    return "There were several failed logins. Solve the CAPTCHA and enter your password again."
+
+
 def refusal(request: HttpRequest, decision: Decision, account: str) -> HttpResponse:
     """The response for an attempt whose password may not be checked."""
     if decision.action is Action.RESET_REQUIRED:
@@ -209,13 +221,14 @@ def refusal(request: HttpRequest, decision: Decision, account: str) -> HttpRespo
                 "captcha_configured": verifier is not None,
                 "next": request.POST.get("next", ""),
                 "decision": decision,
+                "message": challenge_message(decision),
             },
             request=request,
         )
         return HttpResponse(html, status=200)
     if decision.reason is Reason.DENYLIST:
         status, message = 403, "Logins from your network are blocked."
-    elif decision.reason is Reason.IP:
+    elif decision.reason in (Reason.IP, Reason.IP_RANGE):
         message = (
             "Too many failed logins from your network. Try again in "
             f"{_wait_text(decision.retry_after_ms or 0)}, or from another network."

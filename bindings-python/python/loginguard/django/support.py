@@ -98,6 +98,13 @@ class Lookup:
                 f"{s.dimension}: {s.action.value} failures={s.failures} "
                 f"consecutive={s.consecutive}{lock}{reset}"
             )
+        site = self.inspection.site
+        if site is not None:
+            state = f"attack since_ms={site.since_ms}" if site.active else "calm"
+            out.append(
+                f"site: {state} failures={site.rate} in {site.per_ms // 1000}s "
+                f"(trigger {site.trigger})"
+            )
         return out
 
 

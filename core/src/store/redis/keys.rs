@@ -10,6 +10,7 @@
 //! | `{prefix}:{<owner>}:device:<fp>`      | a trusted device's counter     |
 //! | `{prefix}:{<owner>}:keys`             | the set of the account's keys  |
 //! | `{prefix}:{<fp>}:ip`                  | a network's counter            |
+//! | `{prefix}:{<fp>}:ip_range`            | a wider network's counter      |
 //!
 //! `<owner>` and `<fp>` are 16 lowercase hex digits.
 
