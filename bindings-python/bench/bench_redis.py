@@ -3,8 +3,10 @@ django-axes' cache handler on django-redis, against ONE local redis-server that 
 starts (and stops), in one run. Run it with `make bench-python-redis`.
 
 Each attempt is timed on its own (perf_counter_ns): the table gives the median, p99 and mean
-latency per attempt, and the Redis commands per attempt from `INFO commandstats` deltas
-(commands that scripts run count too, as Redis counts them). ATTEMPTS is a prefix of the
+latency per attempt, loginguard's round trips per attempt (its own count), the Redis commands
+per attempt from `INFO commandstats` deltas (commands that scripts run count too, as Redis
+counts them), and attempts per second with one client and with 32 (threads; loginguard releases
+the GIL while it waits on Redis), each on fresh keys. ATTEMPTS is a prefix of the
 SPEC's 200,000-attempt lists (one network round trip costs far more than the in-memory path).
 """
 
@@ -19,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,7 +92,9 @@ def measure(client: redis.Redis, attempt: Attempt, work: Workload) -> tuple[list
 def loginguard_attempts(port: int) -> dict[str, Attempt]:
     import loginguard
 
-    guard = loginguard.Guard(f'[store]\nkind = "redis"\nurl = "redis://127.0.0.1:{port}"\n')
+    guard = loginguard.Guard(
+        f'[store]\nkind = "redis"\nurl = "redis://127.0.0.1:{port}"\ntimeout = "2s"\n'
+    )
     begin, check, fail = guard.begin, guard.check, guard.record_failure
 
     def begin_then_fail(account: str, ip: str) -> None:
@@ -102,6 +107,8 @@ def loginguard_attempts(port: int) -> dict[str, Attempt]:
         d = fail(account=account, ip=ip)
         assert not d.degraded, d
 
+    begin_then_fail.guard = guard  # type: ignore[attr-defined]
+    check_then_record.guard = guard  # type: ignore[attr-defined]
     return {
         "loginguard (Python): begin": begin_then_fail,
         "loginguard (Python): check + record_failure": check_then_record,
@@ -158,6 +165,28 @@ def axes_attempt(port: int) -> Attempt:
     return attempt
 
 
+def round_trips(attempt: Attempt) -> int | None:
+    guard = getattr(attempt, "guard", None)
+    return None if guard is None else guard.stats().redis.round_trips
+
+
+def per_second(attempt: Attempt, work: Workload, clients: int) -> float:
+    """Attempts per second with `clients` threads taking the next attempt in turn."""
+    todo = iter(work)  # a builtin iterator: next() is atomic under the GIL
+
+    def client() -> None:
+        for account, ip in todo:
+            attempt(account, ip)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(work) / (time.perf_counter() - start)
+
+
 def main() -> None:
     workloads = {"zipf": zipf_workload()[:ATTEMPTS], "hot": hot_workload()[:ATTEMPTS]}
     with redis_server() as port:
@@ -170,12 +199,22 @@ def main() -> None:
         print(f"{ATTEMPTS:,} attempts per row; one attempt = the pre-authentication check,")
         print("then recording the failure")
         print()
-        print("| workload | implementation | median µs | p99 µs | mean µs | Redis cmds/attempt |")
-        print("|---|---|--:|--:|--:|---|")
+        print(
+            "| workload | implementation | median µs | p99 µs | mean µs | round trips/attempt "
+            "| Redis cmds/attempt | attempts/s, 1 client | attempts/s, 32 clients |"
+        )
+        print("|---|---|--:|--:|--:|--:|---|--:|--:|")
         for name, work in workloads.items():
             for label, attempt in impls.items():
                 client.flushall()
+                # stats() makes round trips of its own: measured, then taken off.
+                first, base = round_trips(attempt), round_trips(attempt)
                 times, per = measure(client, attempt, work)
+                trips = None
+                if first is not None and base is not None:
+                    trips = (round_trips(attempt) or 0) - base - (base - first)
+                client.flushall()
+                at32 = per_second(attempt, work, 32)
                 times.sort()
                 p99 = times[min(len(times) - 1, len(times) * 99 // 100)]
                 commands = (
@@ -187,7 +226,9 @@ def main() -> None:
                 )
                 median, mean = statistics.median(times), statistics.fmean(times)
                 row = f"{median / 1000:,.1f} | {p99 / 1000:,.1f} | {mean / 1000:,.1f}"
-                print(f"| {name} | {label} | {row} | {commands} |")
+                rt = "—" if trips is None else f"{trips / len(work):.2f}"
+                rates = f"{1e9 / mean:,.0f} | {at32:,.0f}"
+                print(f"| {name} | {label} | {row} | {rt} | {commands} | {rates} |")
                 sys.stdout.flush()
 
 

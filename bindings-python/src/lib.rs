@@ -14,6 +14,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::Inspection>()?;
     m.add_class::<types::DimensionState>()?;
     m.add_class::<types::Stats>()?;
+    m.add_class::<types::RedisStats>()?;
     m.add_class::<types::SiteState>()?;
     m.add_class::<types::Event>()?;
     // The core's reason names, for the drift check of the Python `Reason` enum.

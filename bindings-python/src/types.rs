@@ -1,5 +1,5 @@
 //! Immutable result objects: `Decision`, `Inspection`, `DimensionState`, `Stats`,
-//! `SiteState`, `Event`.
+//! `RedisStats`, `SiteState`, `Event`.
 
 use loginguard::{Action, Reason};
 use pyo3::prelude::*;
@@ -216,7 +216,73 @@ pub(crate) struct Stats {
     challenge: u64,
     deny: u64,
     reset_required: u64,
+    /// The redis store's own figures; `None` for the memory and shared stores.
+    redis: Option<RedisStats>,
     site: Option<SiteState>,
+}
+
+/// What a redis guard saw of Redis since it opened the store (this process's
+/// counts), and what Redis's `INFO` said when `stats()` was called.
+#[pyclass(frozen, get_all, module = "loginguard")]
+#[derive(Clone)]
+pub(crate) struct RedisStats {
+    round_trips: u64,
+    errors: u64,
+    degraded: u64,
+    cas_retries: u64,
+    cas_exhausted: u64,
+    lock_cache_hits: u64,
+    meta_healed: u64,
+    meta_mismatches: u64,
+    policy_mismatches: u64,
+    circuit_open: bool,
+    evicted_keys: Option<u64>,
+    may_evict_counters: Option<bool>,
+    used_memory: Option<u64>,
+}
+
+impl From<loginguard::RedisStats> for RedisStats {
+    fn from(r: loginguard::RedisStats) -> Self {
+        RedisStats {
+            round_trips: r.round_trips,
+            errors: r.errors,
+            degraded: r.degraded,
+            cas_retries: r.cas_retries,
+            cas_exhausted: r.cas_exhausted,
+            lock_cache_hits: r.lock_cache_hits,
+            meta_healed: r.meta_healed,
+            meta_mismatches: r.meta_mismatches,
+            policy_mismatches: r.policy_mismatches,
+            circuit_open: r.circuit_open,
+            evicted_keys: r.evicted_keys,
+            may_evict_counters: r.may_evict_counters,
+            used_memory: r.used_memory,
+        }
+    }
+}
+
+#[pymethods]
+impl RedisStats {
+    fn __repr__(&self) -> String {
+        format!(
+            "RedisStats(round_trips={}, errors={}, degraded={}, cas_retries={}, cas_exhausted={}, \
+             lock_cache_hits={}, meta_healed={}, meta_mismatches={}, policy_mismatches={}, \
+             circuit_open={}, evicted_keys={}, may_evict_counters={}, used_memory={})",
+            self.round_trips,
+            self.errors,
+            self.degraded,
+            self.cas_retries,
+            self.cas_exhausted,
+            self.lock_cache_hits,
+            self.meta_healed,
+            self.meta_mismatches,
+            self.policy_mismatches,
+            py_bool(self.circuit_open),
+            opt_repr(self.evicted_keys, false),
+            opt_repr(self.may_evict_counters.map(py_bool), false),
+            opt_repr(self.used_memory, false)
+        )
+    }
 }
 
 /// The site-wide signal: failures within the window, the trigger, and
@@ -270,6 +336,7 @@ impl From<loginguard::Stats> for Stats {
             challenge: s.challenge,
             deny: s.deny,
             reset_required: s.reset_required,
+            redis: s.redis.map(RedisStats::from),
             site: s.site.map(SiteState::from),
         }
     }
@@ -280,7 +347,7 @@ impl Stats {
     fn __repr__(&self) -> String {
         format!(
             "Stats(capacity={}, occupancy={}, evictions={}, refused_inserts={}, memory_bytes={}, \
-             allow={}, challenge={}, deny={}, reset_required={}, site={})",
+             allow={}, challenge={}, deny={}, reset_required={}, site={}, redis={})",
             self.capacity,
             self.occupancy,
             self.evictions,
@@ -292,7 +359,10 @@ impl Stats {
             self.reset_required,
             self.site
                 .as_ref()
-                .map_or("None".to_owned(), SiteState::__repr__)
+                .map_or("None".to_owned(), SiteState::__repr__),
+            self.redis
+                .as_ref()
+                .map_or_else(|| "None".to_string(), RedisStats::__repr__)
         )
     }
 }

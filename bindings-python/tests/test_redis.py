@@ -232,3 +232,68 @@ def test_a_stopped_server_gives_degraded_decisions(tmp_path: Path) -> None:
     assert d.degraded and d.action is Action.CHALLENGE
     with pytest.raises(loginguard.StoreError):
         loginguard.Guard(policy)  # a new guard cannot reach it: a clear error, no guard
+
+
+def test_stats_carry_the_redis_figures(redis: RedisServer) -> None:
+    assert loginguard.Guard(manual_clock=True).stats().redis is None
+    guard = loginguard.Guard(redis.policy(), manual_clock=True)
+    for _ in range(11):
+        guard.record_failure(**ALICE)  # the account (and network) locked
+    guard.check(**ALICE)  # answered by the lock cache
+    stats = guard.stats()
+    r = stats.redis
+    assert isinstance(r, loginguard.RedisStats)
+    assert r.round_trips >= 11 and r.errors == 0 and r.degraded == 0
+    assert r.lock_cache_hits == 1 and r.cas_exhausted == 0
+    assert r.meta_mismatches == 0 and r.policy_mismatches == 0 and r.meta_healed == 0
+    assert r.circuit_open is False and r.may_evict_counters is False
+    assert r.evicted_keys == 0 and r.used_memory is not None and r.used_memory > 0
+    assert "redis=RedisStats(round_trips=" in repr(stats)
+    redis.command("del", "lg1:meta")
+    assert guard.stats().redis.meta_healed == 1  # type: ignore[union-attr]
+    redis.freeze()
+    try:
+        for _ in range(3):
+            assert guard.check(account="bob").degraded
+    finally:
+        redis.thaw()
+    r = guard.stats().redis
+    assert r is not None and r.errors == 3 and r.degraded == 3
+
+
+def test_the_prometheus_collector_exposes_the_redis_figures(redis: RedisServer) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from loginguard.prometheus import LoginGuardCollector
+
+    guard = loginguard.Guard(redis.policy(), manual_clock=True)
+    guard.record_failure(**ALICE)
+    registry = CollectorRegistry()
+    registry.register(LoginGuardCollector(guard))
+    lines = generate_latest(registry).decode().splitlines()
+    values = {
+        name: float(value)
+        for name, _, value in (line.rpartition(" ") for line in lines if not line.startswith("#"))
+    }
+    for name in (
+        "round_trips",
+        "errors",
+        "degraded",
+        "cas_retries",
+        "cas_exhausted",
+        "lock_cache_hits",
+        "meta_healed",
+        "meta_mismatches",
+        "evicted_keys",
+    ):
+        assert f"# TYPE loginguard_redis_{name}_total counter" in lines, name
+    for name in ("circuit_open", "may_evict_counters", "used_memory_bytes"):
+        assert f"# TYPE loginguard_redis_{name} gauge" in lines, name
+    assert values["loginguard_redis_round_trips_total"] >= 1
+    assert values["loginguard_redis_errors_total"] == 0
+    assert values["loginguard_redis_circuit_open"] == 0
+    assert values["loginguard_redis_used_memory_bytes"] > 0
+    # A memory guard has none of them.
+    registry = CollectorRegistry()
+    registry.register(LoginGuardCollector(loginguard.Guard(manual_clock=True)))
+    assert "loginguard_redis" not in generate_latest(registry).decode()

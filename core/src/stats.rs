@@ -105,7 +105,8 @@ pub struct RedisStats {
     pub errors: u64,
     /// Decisions made by `store.on_error` (with `degraded` set).
     pub degraded: u64,
-    /// Compare-and-set writes sent again after another host changed the key.
+    /// Compare-and-set writes sent again after a conflict: another host
+    /// changed the key, or this process predicted its value wrong.
     pub cas_retries: u64,
     /// Operations that gave up after too many conflicts on one key.
     pub cas_exhausted: u64,

@@ -5,6 +5,7 @@
 mod support;
 
 use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
 
 use loginguard::{Action, Attempt, Guard, ManualClock, Policy, RedisClock, StoreKind};
 use support::redis::{available, Cluster};
@@ -88,4 +89,105 @@ fn an_account_and_its_network_on_different_nodes() {
     let r = stats.redis.unwrap();
     assert_eq!(r.errors, 0, "{stats}");
     assert!(r.evicted_keys.is_some(), "INFO from the nodes: {stats}");
+}
+
+/// A call whose keys live on a frozen node returns within `timeout`: not
+/// after one deadline per attempt of the cluster client's own retry.
+#[test]
+fn a_call_on_a_frozen_node_returns_within_the_deadline() {
+    if !available() {
+        return;
+    }
+    // Long node timeout: the cluster does not change while the node is out.
+    let cluster = Cluster::start_with(3, 0, &["--cluster-node-timeout", "20000"]);
+    let timeout = Duration::from_millis(1000);
+    let mut policy = Policy::from_toml("[account]\nchallenge_after = false").unwrap();
+    policy.store.kind = StoreKind::Redis;
+    policy.store.redis.cluster = cluster.urls();
+    policy.store.redis.prefix = "frozen".into();
+    policy.store.redis.clock = RedisClock::Host;
+    policy.store.redis.timeout = timeout;
+    policy.store.redis.connect_timeout = timeout;
+    let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
+    let meta = cluster.index_of(cluster.node_of("frozen:meta"));
+    // An account (no network: one key) on another node than the meta key.
+    let dbsizes = || -> Vec<u64> {
+        cluster
+            .nodes
+            .iter()
+            .map(|n| n.cli(&["dbsize"]).trim().parse().unwrap())
+            .collect()
+    };
+    let (name, home) = (0..100)
+        .find_map(|k| {
+            let name = format!("user{k}");
+            let before = dbsizes();
+            g.record_failure(&Attempt::new().account(&name)).unwrap();
+            let after = dbsizes();
+            let home = (0..3).find(|&i| after[i] > before[i])?;
+            (home != meta).then_some((name, home))
+        })
+        .expect("an account on another node than the meta key");
+    let a = Attempt::new().account(&name);
+    cluster.nodes[home].signal("STOP");
+    // Three calls wait (then the circuit of the node's slots opens).
+    for op in ["check", "begin", "record_failure"] {
+        let started = Instant::now();
+        let d = match op {
+            "check" => g.check(&a),
+            "begin" => g.begin(&a, true),
+            _ => g.record_failure(&a),
+        }
+        .unwrap();
+        let took = started.elapsed();
+        assert!(d.degraded, "{op}: {d}");
+        // A bound with slack for a loaded machine, well under two deadlines.
+        assert!(took < timeout * 17 / 10, "{op} took {took:?}");
+    }
+    cluster.nodes[home].signal("CONT");
+}
+
+/// Round trips `f` made on `g` (`stats()` makes some of its own: measured
+/// first, then taken off).
+fn counted<T>(g: &Guard, f: impl FnOnce() -> T) -> (T, u64) {
+    let trips = || g.stats().redis.unwrap().round_trips;
+    let (a, b) = (trips(), trips());
+    let out = f();
+    (out, trips() - b - (b - a))
+}
+
+/// A call's commands go in one pipeline per node: an account's keys share
+/// a slot, so a call makes one round trip on each node its account, network
+/// and range live on (sent at once), not one per command.
+#[test]
+fn one_pipeline_per_node() {
+    if !available() {
+        return;
+    }
+    let cluster = Cluster::start();
+    let clock = Arc::new(ManualClock::new());
+    // Every node gets the script (after NOSCRIPT) from another prefix's keys.
+    let warm = guard(&cluster, "warm", &clock);
+    for k in 0..30 {
+        let ip = format!("198.51.100.{k}");
+        warm.record_failure(&Attempt::new().account(&format!("w{k}")).ip(ip.as_str()))
+            .unwrap();
+    }
+    for (p, prefix) in ["p1", "p2", "p3", "p4"].into_iter().enumerate() {
+        let g = guard(&cluster, prefix, &clock);
+        let a = Attempt::new().account("alice").ip("203.0.113.7");
+        let (d, _) = counted(&g, || g.record_failure(&a).unwrap());
+        assert_eq!(d.failures, 1);
+        let mut nodes = nodes_of(&cluster, &format!("{prefix}:*:account*"));
+        nodes.extend(nodes_of(&cluster, &format!("{prefix}:*:ip")));
+        nodes.extend(nodes_of(&cluster, &format!("{prefix}:*:ip_range")));
+        nodes.sort_unstable();
+        nodes.dedup();
+        let (d, n) = counted(&g, || g.begin(&a, true).unwrap());
+        assert!(!d.degraded, "{d}");
+        assert_eq!(n as usize, nodes.len(), "begin on {nodes:?} ({p})");
+        let (d, n) = counted(&g, || g.check(&a).unwrap());
+        assert_eq!(d.failures, 2);
+        assert_eq!(n as usize, nodes.len(), "check on {nodes:?} ({p})");
+    }
 }

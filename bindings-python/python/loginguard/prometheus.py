@@ -32,7 +32,10 @@ GuardSource = Union[Guard, Callable[[], Guard]]
 class LoginGuardCollector:
     """``loginguard_decisions_total{action}``, ``loginguard_tracked_keys``,
     ``loginguard_capacity_keys``, ``loginguard_evictions_total``,
-    ``loginguard_refused_inserts_total`` and ``loginguard_memory_bytes``.
+    ``loginguard_refused_inserts_total`` and ``loginguard_memory_bytes``; on the redis store
+    also ``loginguard_redis_*`` (round trips, errors, degraded decisions, CAS retries, lock
+    cache hits, meta key repairs, the circuit breaker, and Redis's own figures), under the same
+    names as the CLI's ``stats --prometheus``.
 
     ``namespace`` replaces the ``loginguard`` prefix; ``labels`` are added to every sample
     (e.g. ``{"guard": "admin"}`` for a second guard in one process)."""
@@ -114,3 +117,50 @@ class LoginGuardCollector:
             stats.memory_bytes if stats is not None else None,
             unit="bytes",
         )
+        if stats is None or stats.redis is None:
+            return
+        r = stats.redis
+        for name, doc, value in (
+            ("redis_round_trips", "Round trips to Redis (a pipeline counts once).", r.round_trips),
+            ("redis_errors", "Redis operations that failed or timed out.", r.errors),
+            ("redis_degraded", "Decisions made by store.on_error.", r.degraded),
+            (
+                "redis_cas_retries",
+                "Compare-and-set writes sent again after a conflict.",
+                r.cas_retries,
+            ),
+            (
+                "redis_cas_exhausted",
+                "Operations that gave up after too many conflicts.",
+                r.cas_exhausted,
+            ),
+            (
+                "redis_lock_cache_hits",
+                "Checks and begins answered by the local lock cache.",
+                r.lock_cache_hits,
+            ),
+            ("redis_meta_healed", "Times a missing meta key was restored.", r.meta_healed),
+            (
+                "redis_meta_mismatches",
+                "Times the meta key held another store's secret or epoch.",
+                r.meta_mismatches,
+            ),
+        ):
+            yield counter(name, doc, value)
+        yield gauge(
+            "redis_circuit_open", "1 while the circuit breaker is open.", int(r.circuit_open)
+        )
+        if r.evicted_keys is not None:
+            yield counter(
+                "redis_evicted_keys",
+                "Redis's evicted_keys (every node of a cluster).",
+                r.evicted_keys,
+            )
+        if r.may_evict_counters is not None:
+            yield gauge(
+                "redis_may_evict_counters",
+                "1 when maxmemory-policy can evict counters.",
+                int(r.may_evict_counters),
+            )
+        if r.used_memory is not None:
+            yield gauge("redis_used_memory", "Redis's used_memory.", r.used_memory, unit="bytes")

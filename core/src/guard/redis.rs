@@ -2,10 +2,12 @@
 //! (`counter.rs`) and the same `decide` as the table stores, with the reads
 //! and compare-and-set writes of `store/redis` in between:
 //! - `check`: one round trip (the governing keys' `GET`s, pipelined);
-//! - `begin`, `record_failure`, `record_success`: two when no other host
-//!   writes the same key meanwhile (`GET`s, then one compare-and-set per
-//!   key, pipelined), plus one per conflict, where the rule runs again on
-//!   the value the conflict returned, for that key only.
+//! - `begin`, `record_failure`, `record_success`: one when this process
+//!   predicted every key's value right (the compare-and-sets go out at once,
+//!   computed from the values it last read or wrote: see `ValueCache`), plus
+//!   one per round of conflicts, where the rule runs again on the value the
+//!   conflict returned, for those keys only. A `begin` whose predictions
+//!   refuse the password reads first, so that no guess ever refuses one.
 //!
 //! Whatever Redis cannot answer within `store.timeout` is decided by
 //! `store.on_error`, with `degraded` set.
@@ -19,7 +21,9 @@ use crate::error::Result;
 use crate::guard::{DimensionState, Inspection};
 use crate::policy::OnError;
 use crate::stats::Stats;
-use crate::store::redis::{backoff, Cas, CasReply, KeyName, Read, RedisStore, Session, MAX_ROUNDS};
+use crate::store::redis::{
+    backoff, Cas, CasReply, KeyName, Read, RedisStore, Session, WriteLocks, MAX_ROUNDS,
+};
 use crate::table::{SlotKey, MAX_TIME};
 
 /// One planned compare-and-set.
@@ -72,9 +76,16 @@ fn cas_round(
     }
     let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(names)).collect();
     let sent = std::time::Instant::now();
-    let replies = store.cas_many(s, &ops);
+    let replies = store.cas_many(s, &ops)?;
     *rtt = sent.elapsed();
-    replies
+    for (p, reply) in plans.iter().zip(&replies) {
+        let name = names[p.dim].as_ref().expect("a governing key has a name");
+        match reply {
+            CasReply::Done => store.values.note(name, &p.written(), Some(p.ttl_ms)),
+            CasReply::Conflict(read) => store.values.note(name, read, None),
+        }
+    }
+    Ok(replies)
 }
 
 /// What a `begin` or `record_failure` did in Redis.
@@ -138,11 +149,23 @@ impl Guard {
         let mut reads = store.get_many(s, &list)?.into_iter();
         let mut out: [Read; N] = Default::default();
         for (i, name) in names.iter().enumerate() {
-            if name.is_some() {
+            if let Some(name) = name {
                 out[i] = reads.next().unwrap_or_default();
+                store.values.note(name, &out[i], None);
             }
         }
         Ok(out)
+    }
+
+    /// The governing keys' values as this process predicts them (see
+    /// `ValueCache`): unverified, only ever a compare-and-set's expectation.
+    fn guess_all(store: &RedisStore, names: &[Option<KeyName>; N]) -> [Read; N] {
+        std::array::from_fn(|i| {
+            names[i]
+                .as_ref()
+                .map(|n| store.values.guess(n))
+                .unwrap_or_default()
+        })
     }
 
     /// What `store.on_error` decides, `degraded`.
@@ -243,9 +266,15 @@ impl Guard {
             return d;
         }
         let names = self.names(store, keys);
-        let out = store.run(self.clock.as_ref(), |store, s| {
+        let deadline = store.deadline();
+        let stripes = store.writes.stripes();
+        let Some(turn) = WriteLocks::hold(&stripes, names.iter().flatten(), deadline) else {
+            return self.degraded(store, keys);
+        };
+        let out = store.run_until(deadline, self.clock.as_ref(), |store, s| {
             self.record_in_redis(store, s, &names, now, Some(challenge_passed))
         });
+        drop(turn); // before any listener runs
         if out.as_ref().is_ok_and(|r| r.exhausted) {
             // Lost the race every round: refuse rather than let an uncounted
             // attempt check the password.
@@ -263,9 +292,15 @@ impl Guard {
     pub(super) fn redis_record_failure(&self, store: &RedisStore, keys: &Keys<'_>) -> Decision {
         let now = self.store_now(store);
         let names = self.names(store, keys);
-        let out = store.run(self.clock.as_ref(), |store, s| {
+        let deadline = store.deadline();
+        let stripes = store.writes.stripes();
+        let Some(turn) = WriteLocks::hold(&stripes, names.iter().flatten(), deadline) else {
+            return self.degraded(store, keys);
+        };
+        let out = store.run_until(deadline, self.clock.as_ref(), |store, s| {
             self.record_in_redis(store, s, &names, now, None)
         });
+        drop(turn); // before any listener runs
         self.finish(store, keys, out, now)
     }
 
@@ -303,7 +338,6 @@ impl Guard {
         now: u64,
         gate: Option<bool>,
     ) -> ::redis::RedisResult<Recorded> {
-        let mut cur = Self::read_all(store, s, names)?;
         let governing: Vec<usize> = (0..N).filter(|i| names[*i].is_some()).collect();
         let mut r = Recorded {
             verdicts: [None; N],
@@ -313,16 +347,24 @@ impl Guard {
             stands: true,
             exhausted: false,
         };
-        for &i in &governing {
-            r.seen[i] = Some(cur[i].counter);
-            if gate.is_some() {
+        // Predicted values: the compare-and-sets below verify them, and a
+        // wrong one comes back as a conflict with the value Redis holds.
+        let mut cur = Self::guess_all(store, names);
+        if let Some(passed) = gate {
+            for &i in &governing {
                 r.verdicts[i] = Some(cur[i].counter.verdict(now, &self.rules[i]));
             }
-        }
-        if let Some(passed) = gate {
             if !self.decide(&r.verdicts).lets_password_be_checked(passed) {
-                r.stands = false;
-                return Ok(r);
+                // A guess never refuses: ask Redis.
+                cur = Self::read_all(store, s, names)?;
+                for &i in &governing {
+                    r.seen[i] = Some(cur[i].counter);
+                    r.verdicts[i] = Some(cur[i].counter.verdict(now, &self.rules[i]));
+                }
+                if !self.decide(&r.verdicts).lets_password_be_checked(passed) {
+                    r.stands = false;
+                    return Ok(r);
+                }
             }
         }
         let mut pending = governing.clone();
@@ -446,41 +488,72 @@ impl Guard {
                 Some(c.refunded())
             }
         };
-        let _ = store.run(self.clock.as_ref(), |store, s| {
-            let mut cur = Self::read_all(store, s, &names)?;
-            let mut pending: Vec<usize> = (0..N)
-                .filter(|i| names[*i].is_some() && wanted(*i) && cur[*i].raw.is_some())
-                .collect();
-            let mut rtt = std::time::Duration::ZERO;
-            for round in 0..MAX_ROUNDS {
-                let plans: Vec<Plan> = pending
-                    .iter()
-                    .filter_map(|&i| {
-                        let new = change(i, cur[i].counter)?;
-                        Some(self.plan(store, i, &cur[i], new, Crossings::default(), now))
-                    })
+        let deadline = store.deadline();
+        let stripes = store.writes.stripes();
+        let turn = WriteLocks::hold(&stripes, names.iter().flatten(), deadline);
+        if turn.is_some() {
+            let _ = store.run_until(deadline, self.clock.as_ref(), |store, s| {
+                let mut pending: Vec<usize> = (0..N)
+                    .filter(|i| names[*i].is_some() && wanted(*i))
                     .collect();
-                if plans.is_empty() {
-                    break;
+                // Predicted values, verified by the compare-and-sets below (a key
+                // predicted absent by one that expects it absent and leaves it
+                // so); read first only when a prediction leaves nothing to write,
+                // since then no write would verify it.
+                let mut cur = Self::guess_all(store, &names);
+                let mut verified = [false; N];
+                if pending
+                    .iter()
+                    .any(|&i| cur[i].raw.is_some() && change(i, cur[i].counter).is_none())
+                {
+                    cur = Self::read_all(store, s, &names)?;
+                    verified = [true; N];
                 }
-                let replies = cas_round(store, s, &names, &plans, round, &mut rtt)?;
-                pending.clear();
-                for (p, reply) in plans.iter().zip(replies) {
-                    match reply {
-                        CasReply::Done => cur[p.dim] = p.written(),
-                        CasReply::Conflict(read) if read.raw.is_some() => {
-                            cur[p.dim] = read;
-                            pending.push(p.dim);
+                let mut rtt = std::time::Duration::ZERO;
+                for round in 0..MAX_ROUNDS {
+                    let plans: Vec<Plan> = pending
+                        .iter()
+                        .filter_map(|&i| {
+                            if cur[i].raw.is_none() {
+                                // Nothing to clear, if it is so.
+                                return (!verified[i]).then(|| Plan {
+                                    dim: i,
+                                    expected: None,
+                                    bytes: None,
+                                    ttl_ms: 0,
+                                    new: Counter::default(),
+                                    crossed: Crossings::default(),
+                                });
+                            }
+                            let new = change(i, cur[i].counter)?;
+                            Some(self.plan(store, i, &cur[i], new, Crossings::default(), now))
+                        })
+                        .collect();
+                    if plans.is_empty() {
+                        pending.clear();
+                        break;
+                    }
+                    let replies = cas_round(store, s, &names, &plans, round, &mut rtt)?;
+                    pending.clear();
+                    for (p, reply) in plans.iter().zip(replies) {
+                        match reply {
+                            CasReply::Done => cur[p.dim] = p.written(),
+                            CasReply::Conflict(read) if read.raw.is_some() => {
+                                cur[p.dim] = read;
+                                verified[p.dim] = true;
+                                pending.push(p.dim);
+                            }
+                            CasReply::Conflict(_) => {} // gone: nothing to clear
                         }
-                        CasReply::Conflict(_) => {} // gone: nothing to clear
                     }
                 }
-            }
-            if !pending.is_empty() {
-                store.counters.cas_exhausted.fetch_add(1, Relaxed);
-            }
-            Ok(())
-        });
+                if !pending.is_empty() {
+                    store.counters.cas_exhausted.fetch_add(1, Relaxed);
+                }
+                Ok(())
+            });
+        }
+        drop(turn);
         for (_, key) in keys.governing() {
             store.locks.forget(key);
         }
@@ -493,6 +566,8 @@ impl Guard {
         store.run_admin(self.clock.as_ref(), |store, s| {
             store.reset_account(s, owner, &name)
         })?;
+        // (Its other keys' predictions go wrong: each costs one round trip.)
+        store.values.note(&name, &Read::default(), None);
         store.locks.forget_owner(owner);
         Ok(())
     }
@@ -500,6 +575,7 @@ impl Guard {
     pub(super) fn redis_reset_ip(&self, store: &RedisStore, key: &SlotKey) -> Result<()> {
         let name = store.name(key, Dimension::Ip);
         store.run_admin(self.clock.as_ref(), |store, s| store.delete(s, &name))?;
+        store.values.note(&name, &Read::default(), None);
         store.locks.forget(key);
         Ok(())
     }
@@ -507,6 +583,7 @@ impl Guard {
     pub(super) fn redis_reset_ip_range(&self, store: &RedisStore, key: &SlotKey) -> Result<()> {
         let name = store.name(key, Dimension::IpRange);
         store.run_admin(self.clock.as_ref(), |store, s| store.delete(s, &name))?;
+        store.values.note(&name, &Read::default(), None);
         store.locks.forget(key);
         Ok(())
     }

@@ -7,8 +7,9 @@
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConnection};
 use redis::{Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
+
+use super::cluster::{Cluster, Links};
 
 /// Idle connections kept per process.
 const MAX_IDLE: usize = 32;
@@ -16,16 +17,12 @@ const MAX_IDLE: usize = 32;
 /// One connection to a server or to a cluster.
 enum Conn {
     Single(redis::Connection),
-    Cluster(Box<ClusterConnection>),
+    Cluster(Box<Links>),
 }
 
 enum Target {
     Single(Box<redis::Client>),
-    /// One client per rotation of the seed list: a new connection asks the
-    /// seeds in turn from the next rotation's first, so that a seed that
-    /// stopped answering delays only some of them (the cluster client tries
-    /// its seeds in order and waits for each).
-    Cluster(Vec<ClusterClient>, std::sync::atomic::AtomicUsize),
+    Cluster(Box<Cluster>),
 }
 
 pub(crate) struct Pool {
@@ -69,7 +66,7 @@ fn keeps_connection(e: &RedisError) -> bool {
 }
 
 /// Whether `e` is Redis's answer to the command (not a failure to get one).
-fn answered(e: &RedisError) -> bool {
+pub(crate) fn answered(e: &RedisError) -> bool {
     matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
         && !e.is_io_error()
         && !e.is_timeout()
@@ -90,35 +87,28 @@ impl Pool {
         // rustls needs a process-wide crypto provider; keep one an
         // application installed, else install ring (never panic on rediss://).
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // No `CLIENT SETINFO` after connecting: two more replies to wait
+        // for, each bounded only by the connect timeout.
+        let info = |url: &str| -> RedisResult<redis::ConnectionInfo> {
+            let info = redis::IntoConnectionInfo::into_connection_info(url)?;
+            let settings = info.redis_settings().clone().set_skip_set_lib_name();
+            Ok(info.set_redis_settings(settings))
+        };
         let target = match url {
-            Some(url) => {
-                // No `CLIENT SETINFO` after connecting: two more replies to
-                // wait for, each bounded only by the connect timeout.
-                let info = redis::IntoConnectionInfo::into_connection_info(url)?;
-                let settings = info.redis_settings().clone().set_skip_set_lib_name();
-                Target::Single(Box::new(redis::Client::open(
-                    info.set_redis_settings(settings),
-                )?))
+            Some(url) => Target::Single(Box::new(redis::Client::open(info(url)?)?)),
+            None if cluster.is_empty() => {
+                return Err(RedisError::from((
+                    ErrorKind::InvalidClientConfig,
+                    "no cluster seed",
+                )))
             }
-            None => Target::Cluster(
-                (0..cluster.len().max(1))
-                    .map(|r| {
-                        let seeds = cluster[r.min(cluster.len())..]
-                            .iter()
-                            .chain(&cluster[..r.min(cluster.len())]);
-                        ClusterClientBuilder::new(seeds.map(String::as_str))
-                            .connection_timeout(connect_timeout.min(timeout))
-                            .response_timeout(timeout)
-                            // The client's own defaults retry 16 times with waits of
-                            // seconds: one quick retry (MOVED, ASK, a reconnect) at most.
-                            .retries(1)
-                            .min_retry_wait(1)
-                            .max_retry_wait(5)
-                            .build()
-                    })
+            None => Target::Cluster(Box::new(Cluster::new(
+                cluster
+                    .iter()
+                    .map(|u| info(u))
                     .collect::<RedisResult<_>>()?,
-                std::sync::atomic::AtomicUsize::new(0),
-            ),
+                connect_timeout.min(timeout),
+            ))),
         };
         Ok(Pool {
             target,
@@ -157,10 +147,8 @@ impl Pool {
             Target::Single(c) => {
                 Conn::Single(c.get_connection_with_timeout(self.connect_timeout.min(left))?)
             }
-            Target::Cluster(clients, next) => {
-                let r = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Conn::Cluster(Box::new(clients[r % clients.len()].get_connection()?))
-            }
+            // Node connections are made as the commands need them.
+            Target::Cluster(_) => Conn::Cluster(Box::default()),
         })
     }
 
@@ -204,6 +192,10 @@ impl Pool {
         };
         let mut session = Session {
             conn: &mut conn,
+            cluster: match &self.target {
+                Target::Cluster(c) => Some(c),
+                Target::Single(_) => None,
+            },
             deadline,
             round_trips,
             gate,
@@ -297,6 +289,7 @@ fn key_of(cmd: &Cmd) -> Option<&[u8]> {
 /// A connection for the length of one operation.
 pub(crate) struct Session<'a> {
     conn: &'a mut Conn,
+    cluster: Option<&'a Cluster>,
     deadline: Instant,
     round_trips: &'a std::sync::atomic::AtomicU64,
     gate: &'a dyn Fn(usize) -> bool,
@@ -351,10 +344,8 @@ impl Session<'_> {
                 c.set_read_timeout(Some(each))?;
                 c.set_write_timeout(Some(left))
             }
-            Conn::Cluster(c) => {
-                c.set_read_timeout(Some(left))?;
-                c.set_write_timeout(Some(left))
-            }
+            // The cluster's router arms its own connections.
+            Conn::Cluster(_) => Ok(()),
         }
     }
 
@@ -367,12 +358,9 @@ impl Session<'_> {
     /// Sends `cmds` and returns each one's reply, or the error Redis answered
     /// it with (`NOSCRIPT`, ...); an I/O error or a timeout fails the call.
     ///
-    /// On one server: one round trip. On a cluster: one command after the
-    /// other, each routed by the cluster client, which follows `MOVED`
-    /// (refreshing its slot map), `ASK`, `TRYAGAIN` and `READONLY`; its
-    /// pipeline does not (redis 1.8 hands those back as failures of the whole
-    /// pipeline, losing the other commands' replies), and a slot map gone
-    /// stale in a failover would then fail every later call.
+    /// On one server: one round trip. On a cluster: one pipeline per node
+    /// that serves the commands' slots, all sent at once, with redirections
+    /// followed (see `cluster.rs`).
     pub(crate) fn pipeline_each(&mut self, cmds: &[Cmd]) -> RedisResult<Vec<RedisResult<Value>>> {
         if self.single {
             self.arm_for(cmds.len())?;
@@ -389,43 +377,58 @@ impl Session<'_> {
             }
             return out;
         }
-        match self.conn {
-            Conn::Single(_) => unreachable!(),
-            Conn::Cluster(_) => {
-                let mut out = Vec::with_capacity(cmds.len());
-                for cmd in cmds {
-                    let bucket = self.enter(cmd)?;
-                    self.arm()?;
-                    let Conn::Cluster(c) = &mut *self.conn else {
-                        unreachable!()
-                    };
-                    match cmd.query(&mut **c) {
-                        Err(e) if answered(&e) => out.push(Err(e)),
-                        Err(e) => {
-                            self.failed = bucket;
-                            return Err(e);
-                        }
-                        Ok(v) => out.push(Ok(v)),
-                    }
-                }
-                Ok(out)
-            }
+        let mut buckets = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            buckets.push(self.enter(cmd)?);
         }
+        if self.deadline <= Instant::now() {
+            // Nothing is sent: the connections stay in step and are kept.
+            return Err(deadline_passed());
+        }
+        let (Some(cluster), Conn::Cluster(links)) = (self.cluster, &mut *self.conn) else {
+            unreachable!()
+        };
+        let slot_of = |cmd: &Cmd| key_of(cmd).map(slot);
+        cluster
+            .pipeline(links, cmds, &slot_of, self.deadline, self.round_trips)
+            .map_err(|f| {
+                self.failed = f.at.and_then(|i| buckets[i]);
+                f.error
+            })
     }
 
-    /// One command, one round trip (routed by the cluster client).
+    /// One command, one round trip (on a cluster, `INFO` goes to every primary).
     pub(crate) fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        if !self.single && key_of(cmd).is_none() && is_info(cmd) {
+            if self.deadline <= Instant::now() {
+                return Err(deadline_passed());
+            }
+            let (Some(cluster), Conn::Cluster(links)) = (self.cluster, &mut *self.conn) else {
+                unreachable!()
+            };
+            return cluster
+                .on_every_primary(links, cmd, self.deadline, self.round_trips)
+                .map_err(|f| f.error);
+        }
+        if !self.single {
+            let mut replies = self.pipeline_each(std::slice::from_ref(cmd))?;
+            return replies.pop().expect("one reply");
+        }
         let bucket = self.enter(cmd)?;
         self.arm()?;
         let out = match self.conn {
             Conn::Single(c) => cmd.query(c),
-            Conn::Cluster(c) => cmd.query(&mut **c),
+            Conn::Cluster(_) => unreachable!(),
         };
         if matches!(&out, Err(e) if !answered(e)) {
             self.failed = bucket;
         }
         out
     }
+}
+
+fn is_info(cmd: &Cmd) -> bool {
+    matches!(cmd.args_iter().next(), Some(redis::Arg::Simple(a)) if a.eq_ignore_ascii_case(b"INFO"))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! | `{prefix}:{<owner>}:device:<fp>`      | a trusted device's counter     |
 //! | `{prefix}:{<owner>}:keys`             | the set of the account's keys  |
 //! | `{prefix}:{<fp>}:ip`                  | a network's counter            |
+//! | `{prefix}:{<fp>}:ip_range`            | a wider network's counter      |
 //!
 //! `<owner>` and `<fp>` are 16 lowercase hex digits.
 
@@ -19,6 +20,8 @@ use crate::table::SlotKey;
 /// A counter's name, and the index set of the account that owns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyName {
+    /// The key's identity in this process's caches (never 0).
+    pub(crate) id: u64,
     pub(crate) counter: String,
     pub(crate) index: Option<String>,
 }
@@ -33,13 +36,16 @@ pub(crate) fn index(prefix: &str, owner: u64) -> String {
 
 pub(crate) fn counter(prefix: &str, key: &SlotKey, dimension: Dimension) -> KeyName {
     let (fp, owner) = (key.fp(), key.owner());
+    let id = (fp ^ (dimension as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
     if owner == 0 {
         KeyName {
+            id,
             counter: format!("{prefix}:{{{fp:016x}}}:{dimension}"),
             index: None,
         }
     } else {
         KeyName {
+            id,
             counter: format!("{prefix}:{{{owner:016x}}}:{dimension}:{fp:016x}"),
             index: Some(index(prefix, owner)),
         }

@@ -11,7 +11,8 @@
 //!
 //! **Writes.** `script.lua` (run by `EVALSHA`; after `NOSCRIPT`, sent again
 //! with `EVAL`, which caches it again)
-//! compares the value with the one read and sets the new one with its TTL in
+//! compares the value with the one read (or predicted, see [`ValueCache`])
+//! and sets the new one with its TTL in
 //! one `SET .. PX`, or deletes it; on a conflict it returns the current value,
 //! so the rule is applied again to it at the cost of one round trip, at most
 //! [`MAX_ROUNDS`] times within the operation's deadline (with a random
@@ -56,6 +57,7 @@
 //! and Redis's `evicted_keys` and whether its `maxmemory-policy` can evict
 //! counters (anything but `noeviction`).
 
+mod cluster;
 mod conn;
 mod keys;
 mod meta;
@@ -265,6 +267,142 @@ impl LockCache {
     }
 }
 
+/// Stripes of [`WriteLocks`] (a power of two).
+const STRIPES: usize = 1024;
+
+/// The writes of this process to one key take turns: a thread that would
+/// write a key another thread of the process is writing waits for it (up to
+/// its deadline) rather than racing it to Redis, where all but one of them
+/// would lose the compare-and-set and go again, round after round (32 threads
+/// on one hot key lost up to a thousand rounds, and some their deadline). The
+/// one after then predicts the value right. Keys hash to [`STRIPES`] mutexes;
+/// a child of `fork()` makes its own (the parent's may be held by a thread
+/// the child does not have).
+#[derive(Debug)]
+pub(crate) struct WriteLocks {
+    stripes: Mutex<(u32, std::sync::Arc<[Mutex<()>]>)>,
+}
+
+impl Default for WriteLocks {
+    fn default() -> WriteLocks {
+        WriteLocks {
+            stripes: Mutex::new((std::process::id(), Self::fresh())),
+        }
+    }
+}
+
+impl WriteLocks {
+    fn fresh() -> std::sync::Arc<[Mutex<()>]> {
+        (0..STRIPES).map(|_| Mutex::new(())).collect()
+    }
+
+    /// This process's stripes.
+    pub(crate) fn stripes(&self) -> std::sync::Arc<[Mutex<()>]> {
+        let me = std::process::id();
+        let mut s = self.stripes.lock();
+        if s.0 != me {
+            *s = (me, Self::fresh());
+        }
+        s.1.clone()
+    }
+
+    /// Holds the stripes of `keys` (in order, so that two calls never wait
+    /// on each other), or `None` when `deadline` passes first.
+    pub(crate) fn hold<'a>(
+        stripes: &'a [Mutex<()>],
+        keys: impl Iterator<Item = &'a KeyName>,
+        deadline: Instant,
+    ) -> Option<Vec<parking_lot::MutexGuard<'a, ()>>> {
+        let mut at: Vec<usize> = keys
+            .map(|k| (k.id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & (STRIPES - 1))
+            .collect();
+        at.sort_unstable();
+        at.dedup();
+        at.into_iter()
+            .map(|i| stripes[i].try_lock_until(deadline))
+            .collect()
+    }
+}
+
+/// Entries of the value cache (a power of two): 40 bytes each, 2.5 MiB.
+pub(crate) const GUESSES: usize = 1 << 16;
+
+/// One remembered value: the key's id (0: empty), its bytes, and when Redis
+/// drops it (ms after the cache's `base`, from the TTL this process wrote;
+/// 0 when it only read the value).
+#[derive(Debug, Clone, Copy, Default)]
+struct Guess {
+    id: u64,
+    bytes: [u8; 16],
+    expires: u64,
+}
+
+/// This process's memory of the values it last read or wrote, so that a
+/// write can be sent at once, as a compare-and-set against the value
+/// predicted (absent for a key not remembered): right, it costs one round
+/// trip; wrong, Redis answers with the current value and the rule runs again
+/// on it, as after any other host's write. Direct-mapped ([`GUESSES`]
+/// entries, one lock each): a key pushes out the one before it in its entry,
+/// and a guess is only ever a guess, never trusted without the compare.
+#[derive(Debug)]
+pub(crate) struct ValueCache {
+    base: Instant,
+    entries: Box<[Mutex<Guess>]>,
+}
+
+impl Default for ValueCache {
+    fn default() -> ValueCache {
+        ValueCache {
+            base: Instant::now(),
+            entries: (0..GUESSES).map(|_| Mutex::new(Guess::default())).collect(),
+        }
+    }
+}
+
+impl ValueCache {
+    fn entry(&self, id: u64) -> &Mutex<Guess> {
+        let at = (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & (GUESSES - 1);
+        &self.entries[at]
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
+    /// The value `key` is predicted to hold (absent when not remembered, or
+    /// past the TTL this process wrote).
+    pub(crate) fn guess(&self, key: &KeyName) -> Read {
+        let g = *self.entry(key.id).lock();
+        if g.id != key.id || (g.expires != 0 && self.now_ms() >= g.expires) {
+            return Read::default();
+        }
+        Read::from_bytes(Some(g.bytes.to_vec()))
+    }
+
+    /// Remembers what `key` holds: `read` as read (or as a conflict returned
+    /// it), and its TTL in ms when this process wrote it.
+    pub(crate) fn note(&self, key: &KeyName, read: &Read, ttl_ms: Option<u64>) {
+        let bytes = read
+            .raw
+            .as_deref()
+            .and_then(|b| <[u8; 16]>::try_from(b).ok());
+        let expires = ttl_ms.map_or(0, |ms| self.now_ms().saturating_add(ms).max(1));
+        let mut e = self.entry(key.id).lock();
+        match bytes {
+            Some(bytes) => {
+                *e = Guess {
+                    id: key.id,
+                    bytes,
+                    expires,
+                }
+            }
+            // Absent (or not a counter): predicted absent, as when forgotten.
+            None if e.id == key.id => *e = Guess::default(),
+            None => {}
+        }
+    }
+}
+
 /// An opened redis store.
 pub(crate) struct RedisStore {
     pool: Pool,
@@ -280,6 +418,8 @@ pub(crate) struct RedisStore {
     /// One circuit breaker for a server; on a cluster, one per [`BUCKETS`]th of the hash slots.
     breakers: Vec<Breaker>,
     pub(crate) locks: LockCache,
+    pub(crate) values: ValueCache,
+    pub(crate) writes: WriteLocks,
     pub(crate) counters: Counters,
     cas: Script,
     reset: Script,
@@ -402,6 +542,8 @@ impl RedisStore {
             meta_key: keys::meta(&config.prefix),
             breakers,
             locks: LockCache::default(),
+            values: ValueCache::default(),
+            writes: WriteLocks::default(),
             counters: Counters::default(),
             cas: Script::new(include_str!("script.lua")),
             reset: Script::new(include_str!("reset.lua")),
@@ -547,7 +689,22 @@ impl RedisStore {
         clock: &dyn Clock,
         f: impl FnOnce(&Self, &mut Session<'_>) -> RedisResult<T>,
     ) -> std::result::Result<T, String> {
-        let deadline = Instant::now() + self.timeout;
+        self.run_until(self.deadline(), clock, f)
+    }
+
+    /// The deadline of an operation that starts now.
+    pub(crate) fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// [`RedisStore::run`] with the operation's deadline set earlier (its
+    /// wait for [`WriteLocks`] counts).
+    pub(crate) fn run_until<T>(
+        &self,
+        deadline: Instant,
+        clock: &dyn Clock,
+        f: impl FnOnce(&Self, &mut Session<'_>) -> RedisResult<T>,
+    ) -> std::result::Result<T, String> {
         let gate = |b: usize| self.breakers[b].admit();
         let outcome = self
             .pool
