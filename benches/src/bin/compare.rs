@@ -152,41 +152,31 @@ fn main() {
     println!("|---|---|---|---|---|");
     let max = threads.iter().copied().max().unwrap_or(1);
     let lists: Vec<Vec<LoginAttempt>> = (1..=max).map(zipf).collect();
-    let mut base = None;
-    for &t in &threads {
-        let lg = attempts_per_sec(
-            runs.min(5),
-            || guard_for_threads(t),
-            &lists[..t],
-            loginguard_attempt,
-        );
-        let gov = attempts_per_sec(
-            runs.min(5),
-            Governor::default,
-            &lists[..t],
-            Governor::attempt,
-        );
-        let (b_lg, b_gov) = *base.get_or_insert((lg, gov));
-        println!(
-            "| {t} | {:.2} M/s | {:.2}x | {:.2} M/s | {:.2}x |",
-            lg / 1e6,
-            lg / b_lg,
-            gov / 1e6,
-            gov / b_gov
-        );
-    }
+    scaling(runs, &threads, &lists, guard_for_threads);
 
     println!("\nthreads on one hot key (every thread the hot list on one engine: the contended compare-and-swap path), check+record_failure attempts per second (higher is better)\n");
     println!("| threads | loginguard | speedup | governor | speedup |");
     println!("|---|---|---|---|---|");
     let hot_lists: Vec<Vec<LoginAttempt>> = (0..max).map(|_| hot()).collect();
+    scaling(runs, &threads, &hot_lists, |_| guard());
+    site_window_cost(runs);
+}
+
+/// One scaling table's rows: attempts per second on 1.. threads (each thread
+/// its own list), loginguard and governor, with the speedup over the first row.
+fn scaling(
+    runs: usize,
+    threads: &[usize],
+    lists: &[Vec<LoginAttempt>],
+    make: impl Fn(usize) -> loginguard::Guard,
+) {
     let mut base = None;
-    for &t in &threads {
-        let lg = attempts_per_sec(runs.min(5), guard, &hot_lists[..t], loginguard_attempt);
+    for &t in threads {
+        let lg = attempts_per_sec(runs.min(5), || make(t), &lists[..t], loginguard_attempt);
         let gov = attempts_per_sec(
             runs.min(5),
             Governor::default,
-            &hot_lists[..t],
+            &lists[..t],
             Governor::attempt,
         );
         let (b_lg, b_gov) = *base.get_or_insert((lg, gov));
@@ -198,7 +188,6 @@ fn main() {
             gov / b_gov
         );
     }
-    site_window_cost(runs);
 }
 
 /// What a feature costs: the same workload through two guards at once,
