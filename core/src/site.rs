@@ -437,8 +437,9 @@ impl SiteWindow {
 /// reply brought, with the same computations, and changes the attack state
 /// in Redis by compare-and-set.
 impl SiteWindow {
-    /// A copy holding these words: steps and hours as (index, count) in
-    /// their places, and the attack's last hot step and start when one is on.
+    /// A copy holding these words: steps as (index, count) in their places,
+    /// hours as (index, count) in any order, and the attack's last hot step
+    /// and start when one is on.
     pub(crate) fn from_words(
         steps: &[(u64, u64)],
         hours: &[(u64, u64)],
@@ -449,8 +450,14 @@ impl SiteWindow {
         for (a, &ic) in w.steps.iter().zip(steps) {
             a.store(word(ic), Relaxed);
         }
-        for (a, &ic) in w.hours.iter().zip(hours) {
-            a.store(word(ic), Relaxed);
+        // By their index: of two hours for one word, the older (the current
+        // hour is never summed, the one 24 hours before it is).
+        for &(i, c) in hours.iter().filter(|&&h| h != (0, 0)) {
+            let a = &w.hours[(i % HOURS as u64) as usize];
+            let held = a.load(Relaxed);
+            if held == 0 || i < index_of(held) {
+                a.store(word((i, c)), Relaxed);
+            }
         }
         w.set_attack(attack);
         w

@@ -259,3 +259,87 @@ fn a_frozen_redis_with_site_on_degrades_within_the_deadline() {
     }
     server.signal("CONT");
 }
+
+/// A step overwritten during an attack still counts towards its end: the
+/// host whose failure replaced it notes the later hot step it showed.
+#[test]
+fn a_hot_step_replaced_during_an_attack_still_holds_it() {
+    if !available() {
+        return;
+    }
+    let server = Server::start();
+    let (g, clock) = hosts(&server, "lost", 2);
+    let events = listen(&g);
+    // 11 failures in step 0 start it; 5 in step 50 keep the rate at
+    // calm_when (5) until step 109.
+    for i in 0..11 {
+        botnet_failure(&g[0], i);
+    }
+    clock.advance_ms(50_000);
+    for i in 11..16 {
+        botnet_failure(&g[1], i);
+    }
+    // Steps 60 and 110 replace steps 0 and 50, before any check.
+    clock.advance_ms(10_000);
+    botnet_failure(&g[0], 16);
+    clock.advance_ms(50_000);
+    botnet_failure(&g[1], 17);
+    // Hot until step 109: the attack ends at 110s + 2m (without the note,
+    // at 60s + 2m: the steps left show nothing hot).
+    clock.advance_ms(120_000 - 1);
+    assert!(g[1].site_state().unwrap().active);
+    clock.advance_ms(1);
+    assert!(!g[0].site_state().unwrap().active);
+    assert_eq!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.0)
+            .collect::<Vec<_>>(),
+        [EventKind::SiteAttackStarted, EventKind::SiteAttackEnded]
+    );
+}
+
+/// `baseline = "auto"`: the hourly words live in the key too, and every
+/// host learns the same trigger.
+#[test]
+fn the_baseline_learned_on_redis_raises_every_hosts_trigger() {
+    if !available() {
+        return;
+    }
+    let server = Server::start();
+    let clock = Arc::new(ManualClock::new());
+    let g: Vec<Guard> = (0..2)
+        .map(|_| {
+            let mut policy = Policy::from_toml(
+                "[site]\nchallenge_when = \"10/1h\"\nbaseline = \"auto\"\nsurge = 5",
+            )
+            .unwrap();
+            on_redis(&mut policy, &server.url(), "auto");
+            Guard::with_clock(policy, clock.clone()).unwrap()
+        })
+        .collect();
+    // A day of 4 failures an hour: below the floor of 10, and learned:
+    // 96 a day is 4 an hour, × 5 = 20 an hour from then on.
+    let mut n = 0;
+    for _hour in 0..24 {
+        for _ in 0..4 {
+            assert_eq!(botnet_failure(&g[n as usize % 2], n).reason, None);
+            n += 1;
+        }
+        clock.advance_ms(3_600_000);
+    }
+    for h in &g {
+        let s = h.site_state().unwrap();
+        assert_eq!((s.rate, s.trigger, s.active), (0, 20, false));
+    }
+    for i in 0..20 {
+        assert_eq!(botnet_failure(&g[i as usize % 2], 1000 + i).reason, None);
+    }
+    let d = botnet_failure(&g[0], 1020);
+    assert_eq!((d.reason, d.failures), (Some(Reason::Site), 21));
+    // The key lives a day and an hour more than the window for the hours.
+    let ttl: i64 = server.cli(&["pttl", "auto:{site}"]).trim().parse().unwrap();
+    assert!(ttl > 86_400_000, "PTTL {ttl}");
+}

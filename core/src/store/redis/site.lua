@@ -1,7 +1,7 @@
 -- loginguard's site-wide window (see site.rs in store/redis): the window's
 -- storage primitives on one hash; the rate, the trigger and when an attack
 -- starts or ends stay in the library.
--- KEYS[1] the site key. Fields: s<0..59> and h<0..23> hold '<index>:<count>'
+-- KEYS[1] the site key. Fields: s<0..59> and h<0..24> hold '<index>:<count>'
 -- (a step's or an hour's), 'hot' the running attack's last hot step, 'since'
 -- its start. ARGV[1] the operation, ARGV[2] the key's TTL in ms, then:
 --   add  k slot h hour learn cap: one failure in step k (field s<slot>),

@@ -11,9 +11,14 @@
 //! | field            | holds                                       |
 //! |------------------|---------------------------------------------|
 //! | `s0` … `s59`     | a step: `<step index>:<failures>`           |
-//! | `h0` … `h23`     | an hour (`baseline = "auto"`): `<hour>:<n>` |
+//! | `h0` … `h24`     | an hour (`baseline = "auto"`): `<hour>:<n>` |
 //! | `hot`            | the running attack's last hot step          |
 //! | `since`          | when it started (the store's ms)            |
+//!
+//! The hours take 25 fields (hour `h` in `h<h % 25>`), so that counting the
+//! current hour never replaces one of the 24 complete hours before it, which
+//! the learned baseline sums (the table stores' window keeps that sum
+//! cached per hour instead).
 //!
 //! Every write renews the key's TTL: two windows and `calm_for` (a day and
 //! an hour more with `baseline = "auto"`).
@@ -21,7 +26,10 @@
 use redis::{Cmd, RedisResult, Value};
 
 use super::{bytes_of, is_noscript, script_cmd, RedisStore, Session};
-use crate::site::{SiteRuleMs, SiteWindow, HOURS, STEPS, STEP_CAP};
+use crate::site::{SiteRuleMs, SiteWindow, STEPS, STEP_CAP};
+
+/// Hour fields: the current hour and the 24 complete ones before it.
+const HOUR_FIELDS: usize = 25;
 
 /// One operation of `site.lua`.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +82,7 @@ impl RedisStore {
             .arg(k)
             .arg(k % STEPS as u64)
             .arg(h)
-            .arg(h % HOURS as u64)
+            .arg(h % HOUR_FIELDS as u64)
             .arg(if rule.learns() { "1" } else { "0" })
             .arg(n);
         c
@@ -117,7 +125,7 @@ pub(crate) fn ended(v: Value) -> RedisResult<Ended> {
 /// The window an `HGETALL` of the site key returned.
 pub(crate) fn window(v: Value) -> RedisResult<SiteWindow> {
     let mut steps = [(0u64, 0u64); STEPS];
-    let mut hours = [(0u64, 0u64); HOURS];
+    let mut hours = [(0u64, 0u64); HOUR_FIELDS];
     let (mut hot, mut since) = (None, None);
     let mut field = |name: &[u8], value: &[u8]| {
         let text = std::str::from_utf8(value).unwrap_or("");
