@@ -222,6 +222,9 @@ impl SiteWindow {
         };
         let st = self.state.load(Acquire);
         if rule.auto && st & ACTIVE == 0 {
+            // The day's sum first: counting this hour replaces the word of
+            // the hour 24 before it, which the sum still holds.
+            self.day(now);
             self.learn(now);
         }
         if st & ACTIVE != 0 {
@@ -696,5 +699,15 @@ mod tests {
             }
         }
         assert_eq!(w2.trigger(&r, DAY_MS), 20); // 4 a minute × 5
+                                                // A new hour's first failure (its word was the first hour's) keeps
+                                                // the first hour in the day it learned from.
+        let w3 = SiteWindow::default();
+        for m in 0..24 * 60u64 {
+            for s in 0..4 {
+                w3.record(&r, m * 60_000 + s);
+            }
+        }
+        w3.record(&r, DAY_MS);
+        assert_eq!(w3.trigger(&r, DAY_MS), 20);
     }
 }
