@@ -215,7 +215,7 @@ export declare class AsyncGuard extends EventEmitter {
   inspect(attempt: Attempt): Promise<Inspection>
   /** This process's decisions by action (and, on the memory store, the table's occupancy). */
   stats(): Promise<Stats>
-  /** The site-wide signal now; `null` when the policy has no `[site]` (a redis guard has none). */
+  /** The site-wide signal now; `null` when the policy has no `[site]` (on the redis store, also when Redis cannot answer). */
   siteState(): Promise<SiteState | null>
   /** Moves the manual clock forward (only with `manualClock: true`); synchronous. */
   advanceMs(ms: number): void

@@ -311,7 +311,9 @@ class AsyncGuard extends EventEmitter {
   }
 
   async siteState() {
-    return this.#native.siteState()
+    if (!this.#redis) return this.#native.siteState()
+    // On the redis store a round trip: off the JS thread, with the statistics.
+    return settled(await this.#native.statsAsync()).site ?? null
   }
 
   /** Moves the manual clock forward (only with `manualClock: true`; synchronous). */

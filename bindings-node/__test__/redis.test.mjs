@@ -157,6 +157,20 @@ test('two AsyncGuards on one Redis (two hosts) share the counters', opts, async 
   assert.equal((await b.check(attempt)).action, 'challenge')
 })
 
+test('two AsyncGuards on one Redis share the site-wide window', opts, async () => {
+  const site = '[site]\nchallenge_when = "10/1m"'
+  const p = policy(site)
+  const a = await AsyncGuard.create({ policy: p, manualClock: true })
+  const b = await AsyncGuard.create({ policy: p, manualClock: true })
+  for (let i = 0; i < 11; i++) {
+    await (i % 2 ? a : b).recordFailure({ account: `user${i}`, ip: `10.0.${i}.1` })
+  }
+  const s = await b.siteState()
+  assert.deepEqual([s.rate, s.trigger, s.active], [11, 10, true])
+  const d = await a.check({ account: 'alice', ip: '203.0.113.7' })
+  assert.deepEqual([d.action, d.reason, d.failures], ['challenge', 'site', 11])
+})
+
 test('AsyncGuard on the memory store: resolved Promises, same decisions as Guard', async () => {
   const g = await AsyncGuard.create({ policy: '[account]\nchallenge_after = 2', manualClock: true })
   assert.equal(g.redis, false)

@@ -465,9 +465,10 @@ impl Guard {
     }
 
     /// The site-wide signal now (`None` when the policy has no `[site]`);
-    /// unlike `stats`, no table scan.
-    fn site_state(&self) -> Option<SiteState> {
-        self.inner.site_state().map(SiteState::from)
+    /// unlike `stats`, no table scan. On the redis store, one round trip
+    /// (the GIL released).
+    fn site_state(&self, py: Python<'_>) -> Option<SiteState> {
+        py.detach(|| self.inner.site_state()).map(SiteState::from)
     }
 
     /// Calls `listener(event)` for every event from now on; `None` stops.

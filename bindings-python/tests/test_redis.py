@@ -49,6 +49,21 @@ def test_two_guards_on_one_server_share_the_counters(redis: RedisServer) -> None
     assert b.check(**ALICE).action is Action.CHALLENGE
 
 
+def test_two_guards_on_one_server_share_the_site_wide_window(redis: RedisServer) -> None:
+    site = '[site]\nchallenge_when = "10/1m"'
+    a = loginguard.Guard(redis.policy(site), manual_clock=True)
+    b = loginguard.Guard(redis.policy(site), manual_clock=True)
+    for i in range(11):
+        (a if i % 2 else b).record_failure(account=f"user{i}", ip=f"10.0.{i}.1")
+    state = b.site_state()
+    assert state is not None
+    assert (state.rate, state.trigger, state.active) == (11, 10, True)
+    d = a.check(**ALICE)
+    assert (d.action, d.reason, d.failures) == (Action.CHALLENGE, Reason.SITE, 11)
+    stats_site = a.stats().site
+    assert stats_site is not None and stats_site.active
+
+
 def test_a_call_waiting_on_a_frozen_server_lets_other_threads_run(redis: RedisServer) -> None:
     guard = loginguard.Guard(redis.policy(timeout="1500ms"))
     guard.check(**ALICE)  # connected

@@ -156,12 +156,6 @@ impl Guard {
     /// A guard reading time from `clock` (a [`crate::ManualClock`] in tests).
     pub fn with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Result<Guard> {
         policy.validate()?;
-        if policy.site.enabled() && policy.store.kind == crate::policy::StoreKind::Redis {
-            return Err(Error::policy(
-                "site.challenge_when",
-                "the redis store does not keep the site-wide window yet (use memory or shared)",
-            ));
-        }
         let store = crate::store::open_for(&policy.store, clock.as_ref(), policy_digest(&policy))?;
         let hasher = KeyHasher::new(store.secret);
         let rules = Dimension::ALL.map(|d| RuleMs::from(policy.rule(d)));
@@ -561,6 +555,8 @@ impl Guard {
 
     /// The site-wide signal now: the rate, the trigger and whether an attack
     /// is on (`None` when `[site]` is off). Unlike [`Guard::stats`], no scan.
+    /// On the redis store, one round trip (`None` also when Redis cannot
+    /// answer within `store.timeout`).
     ///
     /// ```
     /// use loginguard::{Guard, Policy};
@@ -570,6 +566,9 @@ impl Guard {
     /// assert!(Guard::new(Policy::default()).unwrap().site_state().is_none());
     /// ```
     pub fn site_state(&self) -> Option<SiteState> {
+        if let Some(store) = &self.redis {
+            return self.redis_site_state(store).ok().flatten();
+        }
         self.site_state_at(self.table_now())
     }
 

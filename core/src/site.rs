@@ -29,7 +29,9 @@
 //!
 //! All-zero bytes are a valid, quiet window: it lives with the table's
 //! statistics, in the heap for `memory` and in the file's header for
-//! `shared`, where every process updates the same words.
+//! `shared`, where every process updates the same words. The `redis` store
+//! keeps the words in one hash that every host shares (`store/redis/site.rs`)
+//! and runs these computations on a copy of them per call.
 
 use std::sync::atomic::{
     AtomicU64,
@@ -40,14 +42,14 @@ use crate::policy::{Baseline, SiteRule};
 
 /// Steps per window.
 pub(crate) const STEPS: usize = 60;
-const HOURS: usize = 24;
+pub(crate) const HOURS: usize = 24;
 const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
 /// Counts sit in the low 28 bits of a word, indices above them.
 const COUNT_BITS: u32 = 28;
 const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 /// A step stops counting here; the headroom absorbs adds racing past the check.
-const STEP_CAP: u64 = COUNT_MASK - (1 << 20);
+pub(crate) const STEP_CAP: u64 = COUNT_MASK - (1 << 20);
 const ACTIVE: u64 = 1 << 63;
 
 const fn pack(index: u64, count: u64) -> u64 {
@@ -107,6 +109,27 @@ impl SiteRuleMs {
         } else {
             k
         }
+    }
+
+    /// The step and the hour of `now`.
+    pub(crate) fn step_and_hour(&self, now: u64) -> (u64, u64) {
+        (self.step(now), now / HOUR_MS)
+    }
+
+    /// Whether failures are counted per hour (`baseline = "auto"`).
+    pub(crate) fn learns(&self) -> bool {
+        self.auto
+    }
+
+    /// How long a store keeps the window's words after a write: two
+    /// windows and `calm_for`, and a day and an hour more for the hourly
+    /// words of `baseline = "auto"`.
+    pub(crate) fn ttl_ms(&self) -> u64 {
+        let day = if self.auto { DAY_MS + HOUR_MS } else { 0 };
+        self.per_ms
+            .saturating_mul(2)
+            .saturating_add(self.calm_for_ms)
+            .saturating_add(day)
     }
 
     /// The calm-down count for a trigger: `calm_when`, else half the
@@ -199,6 +222,9 @@ impl SiteWindow {
         };
         let st = self.state.load(Acquire);
         if rule.auto && st & ACTIVE == 0 {
+            // The day's sum first: counting this hour replaces the word of
+            // the hour 24 before it, which the sum still holds.
+            self.day(now);
             self.learn(now);
         }
         if st & ACTIVE != 0 {
@@ -298,16 +324,8 @@ impl SiteWindow {
         now: u64,
         epoch: u64,
     ) -> (SiteState, Option<Transition>) {
-        let (active, transition) = self.active(rule, now);
-        let since = self.since.load(Relaxed);
-        let state = SiteState {
-            rate: self.rate(rule, now),
-            trigger: self.trigger(rule, now),
-            per_ms: rule.per_ms,
-            active,
-            // Saturating: a shared file may hold any bytes.
-            since_ms: (active && since > 0).then(|| (since - 1).saturating_add(epoch)),
-        };
+        let (_, transition) = self.active(rule, now);
+        let state = self.snapshot(rule, now, epoch);
         (state, transition)
     }
 
@@ -374,20 +392,7 @@ impl SiteWindow {
             // Steps ahead of `k` (a clock ahead of ours) count as step `k`.
             *h = (index_of(w).min(k), count_of(w));
         }
-        held.sort_unstable_by_key(|h| std::cmp::Reverse(h.0));
-        let (mut sum, mut top) = (0u64, 0usize);
-        for i in 0..STEPS {
-            let (j, count) = held[i];
-            sum += count;
-            while held[top].0 > j + (STEPS as u64 - 1) {
-                sum -= held[top].1;
-                top += 1;
-            }
-            if count > 0 && sum >= calm {
-                return Some(j + (STEPS as u64 - 1));
-            }
-        }
-        None
+        last_hot_of(&mut held, calm)
     }
 
     /// Counts one failure in its hour (baseline learning).
@@ -428,6 +433,130 @@ impl SiteWindow {
         self.day.store(pack(h, sum), Release);
         sum
     }
+}
+
+/// The redis store keeps the window's words in one key (see
+/// `store/redis/site.rs`); each call works on a copy built from the words a
+/// reply brought, with the same computations, and changes the attack state
+/// in Redis by compare-and-set.
+impl SiteWindow {
+    /// A copy holding these words: steps as (index, count) in their places,
+    /// hours as (index, count) in any order, and the attack's last hot step
+    /// and start when one is on.
+    pub(crate) fn from_words(
+        steps: &[(u64, u64)],
+        hours: &[(u64, u64)],
+        attack: Option<(u64, u64)>,
+    ) -> SiteWindow {
+        let w = SiteWindow::default();
+        let word = |(i, c): (u64, u64)| pack(i & (!ACTIVE >> COUNT_BITS), c.min(COUNT_MASK));
+        for (a, &ic) in w.steps.iter().zip(steps) {
+            a.store(word(ic), Relaxed);
+        }
+        // By their index: of two hours for one word, the older (the current
+        // hour is never summed, the one 24 hours before it is).
+        for &(i, c) in hours.iter().filter(|&&h| h != (0, 0)) {
+            let a = &w.hours[(i % HOURS as u64) as usize];
+            let held = a.load(Relaxed);
+            if held == 0 || i < index_of(held) {
+                a.store(word((i, c)), Relaxed);
+            }
+        }
+        w.set_attack(attack);
+        w
+    }
+
+    /// Sets the attack state: `Some((hot step, start))`, or none.
+    pub(crate) fn set_attack(&self, attack: Option<(u64, u64)>) {
+        match attack {
+            Some((hot, since)) => {
+                self.state.store(ACTIVE | (hot & !ACTIVE), Release);
+                self.since.store(since.saturating_add(1), Relaxed);
+            }
+            None => {
+                self.state.store(0, Release);
+                self.since.store(0, Relaxed);
+            }
+        }
+    }
+
+    /// The running attack's last hot step and start, if one is on.
+    pub(crate) fn attack(&self) -> Option<(u64, u64)> {
+        let since = self.since.load(Relaxed);
+        self.hot().map(|hot| (hot, since.saturating_sub(1)))
+    }
+
+    /// The running attack's last hot step, if one is on.
+    pub(crate) fn hot(&self) -> Option<u64> {
+        let st = self.state.load(Acquire);
+        (st & ACTIVE != 0).then_some(st & !ACTIVE)
+    }
+
+    /// With a failure counted: the attack it starts (the rate and the hot
+    /// step to store) when none is on and the rate is above the trigger, as
+    /// [`SiteWindow::record`] decides.
+    pub(crate) fn starts(&self, rule: &SiteRuleMs, now: u64) -> Option<(u64, u64)> {
+        if self.hot().is_some() {
+            return None;
+        }
+        let k = rule.step(now);
+        let rate = self.rate(rule, now);
+        let trigger = self.trigger(rule, now);
+        (rate > trigger).then(|| {
+            let hot = self.last_hot(rule.calm(trigger), k).unwrap_or(k).max(k);
+            (rate, hot)
+        })
+    }
+
+    /// During an attack, once a write replaced the step `lost` (index,
+    /// count): the hot step that the held steps and the lost one show, when
+    /// later than the stored one (what [`SiteWindow::record`] notes before
+    /// it overwrites a step).
+    pub(crate) fn raised_hot(&self, rule: &SiteRuleMs, now: u64, lost: (u64, u64)) -> Option<u64> {
+        let stored = self.hot()?;
+        let k = rule.step(now);
+        let mut held = [(0u64, 0u64); STEPS + 1];
+        for (h, w) in held.iter_mut().zip(&self.steps) {
+            let w = w.load(Acquire);
+            *h = (index_of(w).min(k), count_of(w));
+        }
+        held[STEPS] = (lost.0.min(k), lost.1.min(COUNT_MASK));
+        let calm = rule.calm(self.trigger(rule, now));
+        last_hot_of(&mut held, calm).filter(|&hot| hot > stored)
+    }
+
+    /// Rate, trigger and attack state as they are, without ending anything.
+    pub(crate) fn snapshot(&self, rule: &SiteRuleMs, now: u64, epoch: u64) -> SiteState {
+        let active = self.hot().is_some();
+        let since = self.since.load(Relaxed);
+        SiteState {
+            rate: self.rate(rule, now),
+            trigger: self.trigger(rule, now),
+            per_ms: rule.per_ms,
+            active,
+            // Saturating: a shared file (or a Redis key) may hold any bytes.
+            since_ms: (active && since > 0).then(|| (since - 1).saturating_add(epoch)),
+        }
+    }
+}
+
+/// [`SiteWindow::last_hot`] over the steps `held`, as (index, count) pairs
+/// with indices no later than the current step.
+fn last_hot_of(held: &mut [(u64, u64)], calm: u64) -> Option<u64> {
+    held.sort_unstable_by_key(|h| std::cmp::Reverse(h.0));
+    let (mut sum, mut top) = (0u64, 0usize);
+    for i in 0..held.len() {
+        let (j, count) = held[i];
+        sum += count;
+        while held[top].0 > j + (STEPS as u64 - 1) {
+            sum -= held[top].1;
+            top += 1;
+        }
+        if count > 0 && sum >= calm {
+            return Some(j + (STEPS as u64 - 1));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -570,5 +699,15 @@ mod tests {
             }
         }
         assert_eq!(w2.trigger(&r, DAY_MS), 20); // 4 a minute × 5
+                                                // A new hour's first failure (its word was the first hour's) keeps
+                                                // the first hour in the day it learned from.
+        let w3 = SiteWindow::default();
+        for m in 0..24 * 60u64 {
+            for s in 0..4 {
+                w3.record(&r, m * 60_000 + s);
+            }
+        }
+        w3.record(&r, DAY_MS);
+        assert_eq!(w3.trigger(&r, DAY_MS), 20);
     }
 }

@@ -191,3 +191,40 @@ fn one_pipeline_per_node() {
         assert_eq!(n as usize, nodes.len(), "check on {nodes:?} ({p})");
     }
 }
+
+#[test]
+fn the_site_window_on_a_cluster_is_one_key_every_host_counts_on() {
+    if !available() {
+        return;
+    }
+    let cluster = Cluster::start();
+    let clock = Arc::new(ManualClock::new());
+    let host = || {
+        let mut policy = Policy::from_toml("[site]\nchallenge_when = \"10/1m\"").unwrap();
+        policy.store.kind = StoreKind::Redis;
+        policy.store.redis.cluster = cluster.urls();
+        policy.store.redis.prefix = "cs".into();
+        policy.store.redis.clock = RedisClock::Host;
+        policy.store.redis.timeout = Duration::from_secs(5);
+        policy.store.redis.connect_timeout = Duration::from_secs(2);
+        Guard::with_clock(policy, clock.clone()).unwrap()
+    };
+    let hosts = [host(), host()];
+    for i in 0..11u32 {
+        let account = format!("user{i}");
+        let ip = format!("10.0.{i}.1");
+        let d = hosts[(i % 2) as usize]
+            .record_failure(&Attempt::new().account(&account).ip(&ip))
+            .unwrap();
+        assert!(!d.degraded, "{d}");
+    }
+    let d = hosts[1]
+        .check(&Attempt::new().account("alice").ip("192.0.2.1"))
+        .unwrap();
+    assert_eq!(
+        (d.action, d.reason, d.failures),
+        (Action::Challenge, Some(loginguard::Reason::Site), 11)
+    );
+    assert_eq!(nodes_of(&cluster, "cs:{site}").len(), 1);
+    assert!(hosts[0].stats().site.unwrap().active);
+}

@@ -18,6 +18,8 @@ const CHILDREN: usize = 4;
 const FAILURES_POLICY: &str = "[account]\nchallenge_after = 30\nreset_after = 70\n\
     [account_ip]\nlock_after = 50\n[ip]\nlock_after = false\nchallenge_after = false";
 
+const SITE_POLICY: &str = "[site]\nchallenge_when = \"50/1m\"";
+
 fn guard(url: &str, prefix: &str, toml: &str) -> Guard {
     let mut policy = Policy::from_toml(toml).unwrap();
     on_redis(&mut policy, url, prefix);
@@ -33,10 +35,10 @@ fn child_main() {
     };
     let url = std::env::var("LOGINGUARD_REDIS_URL").unwrap();
     let n: usize = std::env::var("LOGINGUARD_N").unwrap().parse().unwrap();
-    let toml = if role == "failures" {
-        FAILURES_POLICY
-    } else {
-        ""
+    let toml = match role.as_str() {
+        "failures" => FAILURES_POLICY,
+        "site" => SITE_POLICY,
+        _ => "",
     };
     let g = guard(&url, &role, toml);
     let events = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -44,7 +46,10 @@ fn child_main() {
     g.set_listener(move |e| {
         if matches!(
             e.kind,
-            EventKind::Challenge | EventKind::Lock | EventKind::ResetRequired
+            EventKind::Challenge
+                | EventKind::Lock
+                | EventKind::ResetRequired
+                | EventKind::SiteAttackStarted
         ) {
             sink.lock()
                 .unwrap()
@@ -74,6 +79,19 @@ fn child_main() {
                 through += usize::from(d.lets_password_be_checked(true));
             }
             writeln!(out, "through {through}").unwrap();
+        }
+        "site" => {
+            // Failures on keys of this process's own: only the site-wide
+            // window is shared.
+            let me = std::process::id();
+            for i in 0..n {
+                let account = format!("user{me}-{i}");
+                let ip = format!("10.{}.{}.1", me % 250, i % 250);
+                let d = g
+                    .record_failure(&Attempt::new().account(&account).ip(&ip))
+                    .unwrap();
+                assert!(!d.degraded, "{d}");
+            }
         }
         other => panic!("unknown role {other}"),
     }
@@ -206,4 +224,26 @@ fn processes_begin_with_a_passed_captcha_lets_exactly_lock_after_plus_one_throug
         .unwrap();
     assert_eq!(account_ip.failures, 11, "every begin let through counted");
     assert_eq!(g.check(&a).unwrap().action, Action::Deny);
+}
+
+#[test]
+fn processes_share_one_site_window_and_one_start() {
+    if !available() {
+        return;
+    }
+    let server = Server::start();
+    const PER_CHILD: usize = 25;
+    let lines = run_children(&server, "site", PER_CHILD);
+    let started = lines
+        .iter()
+        .filter(|(k, v)| k == "event" && v.starts_with("SiteAttackStarted"))
+        .count();
+    assert_eq!(started, 1, "{lines:?}");
+    assert!(
+        lines.iter().all(|(k, v)| k != "errors" || v == "0"),
+        "{lines:?}"
+    );
+    let g = guard(&server.url(), "site", SITE_POLICY);
+    let s = g.site_state().unwrap();
+    assert_eq!((s.rate, s.active), ((CHILDREN * PER_CHILD) as u64, true));
 }

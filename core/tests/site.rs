@@ -159,13 +159,3 @@ fn the_baseline_learns_a_busy_site_and_raises_its_trigger() {
     let d = botnet_failure(&g, 100_040);
     assert_eq!((d.reason, d.failures), (Some(Reason::Site), 41));
 }
-
-#[test]
-fn the_redis_store_refuses_the_site_window_it_does_not_keep() {
-    let mut policy = site_policy("");
-    policy.store.kind = loginguard::StoreKind::Redis;
-    policy.store.redis.url = Some("redis://127.0.0.1:1".into());
-    let err = Guard::new(policy).unwrap_err();
-    assert_eq!(err.kind(), loginguard::ErrorKind::Policy, "{err}");
-    assert!(err.to_string().contains("site.challenge_when"), "{err}");
-}

@@ -9,20 +9,32 @@
 //!   conflict returned, for those keys only. A `begin` whose predictions
 //!   refuse the password reads first, so that no guess ever refuses one.
 //!
+//! With `[site]` on, the site-wide window's key goes in the same pipelines:
+//! `check` reads it with the counters, `begin` and `record_failure` count
+//! their failure in it with the first compare-and-sets, `record_success`
+//! takes one back with them. Starting or ending an attack (and noting a later
+//! hot step during one) is one more round trip, only then; a `begin` that
+//! the site-wide challenge refuses after it wrote takes its writes back (one
+//! more).
+//!
 //! Whatever Redis cannot answer within `store.timeout` is decided by
 //! `store.on_error`, with `degraded` set.
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{Guard, Keys, N};
+use redis::{Cmd, Value};
+
+use super::{floor, Guard, Keys, N};
 use crate::counter::{Counter, Crossings, Verdict};
 use crate::decision::{Action, Decision, Dimension};
 use crate::error::Result;
 use crate::guard::{DimensionState, Inspection};
 use crate::policy::OnError;
+use crate::site::{SiteRuleMs, SiteState, SiteWindow, Transition};
 use crate::stats::Stats;
 use crate::store::redis::{
-    backoff, Cas, CasReply, KeyName, Read, RedisStore, Session, WriteLocks, MAX_ROUNDS,
+    added, backoff, ended, started, window, Cas, CasReply, Ended, KeyName, Read, RedisStore,
+    Session, SiteOp, WriteLocks, MAX_ROUNDS,
 };
 use crate::table::{SlotKey, MAX_TIME};
 
@@ -66,7 +78,8 @@ fn cas_round(
     plans: &[Plan],
     round: usize,
     rtt: &mut std::time::Duration,
-) -> ::redis::RedisResult<Vec<CasReply>> {
+    extra: Option<&dyn Fn(bool) -> Cmd>,
+) -> ::redis::RedisResult<(Vec<CasReply>, Option<Value>)> {
     if round > 0 {
         store
             .counters
@@ -76,7 +89,7 @@ fn cas_round(
     }
     let ops: Vec<Cas<'_>> = plans.iter().map(|p| p.cas(names)).collect();
     let sent = std::time::Instant::now();
-    let replies = store.cas_many(s, &ops)?;
+    let (replies, extra) = store.cas_many(s, &ops, extra)?;
     *rtt = sent.elapsed();
     for (p, reply) in plans.iter().zip(&replies) {
         let name = names[p.dim].as_ref().expect("a governing key has a name");
@@ -85,7 +98,32 @@ fn cas_round(
             CasReply::Conflict(read) => store.values.note(name, read, None),
         }
     }
-    Ok(replies)
+    Ok((replies, extra))
+}
+
+/// Attack transitions a call settles: at most a start and an end.
+const MAX_SETTLE: usize = 4;
+
+/// What a call saw of the site-wide window.
+#[derive(Default)]
+struct SiteSeen {
+    /// The window, as the call's reply brought it.
+    window: Option<SiteWindow>,
+    /// The step the call's `add` replaced (index, count).
+    lost: Option<(u64, u64)>,
+    /// Failures the call counted in it.
+    counted: u64,
+    /// The transitions the call made, to be told.
+    told: Vec<Transition>,
+}
+
+impl SiteSeen {
+    fn read(v: Option<Value>) -> ::redis::RedisResult<SiteSeen> {
+        Ok(SiteSeen {
+            window: Some(window(v.unwrap_or(Value::Nil))?),
+            ..SiteSeen::default()
+        })
+    }
 }
 
 /// What a `begin` or `record_failure` did in Redis.
@@ -99,6 +137,10 @@ struct Recorded {
     stands: bool,
     /// Whether some key kept conflicting until the rounds ran out.
     exhausted: bool,
+    /// The site-wide rate, when the site-wide signal challenges the attempt.
+    site_floor: Option<u64>,
+    /// Attack transitions to be told.
+    site_told: Vec<Transition>,
 }
 
 impl Guard {
@@ -140,13 +182,16 @@ impl Guard {
     }
 
     /// The governing keys' values, in dimension order.
+    /// With `site`, the site key's reply too (same round trip).
     fn read_all(
         store: &RedisStore,
         s: &mut Session<'_>,
         names: &[Option<KeyName>; N],
-    ) -> ::redis::RedisResult<[Read; N]> {
+        site: bool,
+    ) -> ::redis::RedisResult<([Read; N], Option<Value>)> {
         let list: Vec<&KeyName> = names.iter().flatten().collect();
-        let mut reads = store.get_many(s, &list)?.into_iter();
+        let (reads, site) = store.get_many(s, &list, site)?;
+        let mut reads = reads.into_iter();
         let mut out: [Read; N] = Default::default();
         for (i, name) in names.iter().enumerate() {
             if let Some(name) = name {
@@ -154,7 +199,60 @@ impl Guard {
                 store.values.note(name, &out[i], None);
             }
         }
-        Ok(out)
+        Ok((out, site))
+    }
+
+    /// Settles the site-wide state a reply showed: starts the attack that a
+    /// failure this call counted pushed over the trigger, notes a later hot
+    /// step when its `add` replaced a step during one, and ends an attack
+    /// whose calm has come, each by a compare-and-set in Redis (one round
+    /// trip, only then), so that exactly one host tells each transition.
+    /// Whether an attack is on.
+    fn site_settle(
+        &self,
+        store: &RedisStore,
+        s: &mut Session<'_>,
+        rule: &SiteRuleMs,
+        seen: &mut SiteSeen,
+        now: u64,
+    ) -> ::redis::RedisResult<bool> {
+        let Some(w) = &seen.window else {
+            return Ok(false);
+        };
+        if seen.counted > 0 {
+            if let Some(hot) = seen.lost.and_then(|lost| w.raised_hot(rule, now, lost)) {
+                store.site_call(s, rule, now, SiteOp::Raise(hot))?;
+                let since = w.attack().map_or(now, |a| a.1);
+                w.set_attack(Some((hot, since)));
+            }
+            if let Some((rate, hot)) = w.starts(rule, now) {
+                let v = store.site_call(s, rule, now, SiteOp::Start(hot, now))?;
+                if started(&v) {
+                    seen.told.push(Transition::Started(rate));
+                }
+                // Started by this call or by another host: on either way.
+                w.set_attack(Some((hot, now)));
+            }
+        }
+        for _ in 0..MAX_SETTLE {
+            let Some((hot, since)) = w.attack() else {
+                return Ok(false);
+            };
+            let (active, end) = w.active(rule, now);
+            let Some(Transition::Ended(rate)) = end else {
+                return Ok(active);
+            };
+            match ended(store.site_call(s, rule, now, SiteOp::End(hot))?)? {
+                Ended::Done => {
+                    seen.told.push(Transition::Ended(rate));
+                    return Ok(false);
+                }
+                Ended::Not(None) => return Ok(false), // another host ended it
+                // Another host noted a later hot step: judge again.
+                Ended::Not(Some(later)) => w.set_attack(Some((later, since))),
+            }
+        }
+        Ok(true)
     }
 
     /// The governing keys' values as this process predicts them (see
@@ -239,9 +337,19 @@ impl Guard {
         }
         let names = self.names(store, keys);
         match store.run(self.clock.as_ref(), |store, s| {
-            Self::read_all(store, s, &names)
+            let (reads, site) = Self::read_all(store, s, &names, self.site.is_some())?;
+            let site = match &self.site {
+                Some(rule) => {
+                    let mut seen = SiteSeen::read(site)?;
+                    let active = self.site_settle(store, s, rule, &mut seen, now)?;
+                    let rate = seen.window.as_ref().map_or(0, |w| w.rate(rule, now));
+                    Some((active, rate, seen.told))
+                }
+                None => None,
+            };
+            Ok((reads, site))
         }) {
-            Ok(reads) => {
+            Ok((reads, site)) => {
                 let mut verdicts = [None; N];
                 let mut seen = [None; N];
                 for (i, _) in keys.governing() {
@@ -249,7 +357,12 @@ impl Guard {
                     verdicts[i] = Some(reads[i].counter.verdict(now, &self.rules[i]));
                 }
                 self.note_locks(store, keys, &seen, now);
-                self.decide(&verdicts)
+                let mut challenge = None;
+                if let Some((active, rate, told)) = site {
+                    told.into_iter().for_each(|t| self.emit_site(Some(t)));
+                    challenge = (active && !keys.trusted).then_some(rate);
+                }
+                floor(self.decide(&verdicts), challenge)
             }
             Err(_) => self.degraded(store, keys),
         }
@@ -272,9 +385,12 @@ impl Guard {
             return self.degraded(store, keys);
         };
         let out = store.run_until(deadline, self.clock.as_ref(), |store, s| {
-            self.record_in_redis(store, s, &names, now, Some(challenge_passed))
+            self.record_in_redis(store, s, &names, now, Some(challenge_passed), keys.trusted)
         });
         drop(turn); // before any listener runs
+        if let Ok(r) = &out {
+            r.site_told.iter().for_each(|t| self.emit_site(Some(*t)));
+        }
         if out.as_ref().is_ok_and(|r| r.exhausted) {
             // Lost the race every round: refuse rather than let an uncounted
             // attempt check the password.
@@ -298,9 +414,12 @@ impl Guard {
             return self.degraded(store, keys);
         };
         let out = store.run_until(deadline, self.clock.as_ref(), |store, s| {
-            self.record_in_redis(store, s, &names, now, None)
+            self.record_in_redis(store, s, &names, now, None, keys.trusted)
         });
         drop(turn); // before any listener runs
+        if let Ok(r) = &out {
+            r.site_told.iter().for_each(|t| self.emit_site(Some(*t)));
+        }
         self.finish(store, keys, out, now)
     }
 
@@ -322,14 +441,16 @@ impl Guard {
         if r.stands {
             self.emit_crossings(keys, &r.crossed, &r.after);
         }
-        self.decide(&r.verdicts)
+        floor(self.decide(&r.verdicts), r.site_floor)
     }
 
     /// Records one failure on every governing key: `gate` is `None` for
     /// `record_failure` (always records; the verdicts are the new counters'),
     /// `Some(challenge_passed)` for `begin` (records only while every key
     /// lets the password be checked, else takes back what it wrote; the
-    /// verdicts are those faced before).
+    /// verdicts are those faced before). With `[site]` on, the failure
+    /// counts in the site-wide window too (`trusted`: on a trusted device,
+    /// which the site-wide signal never challenges), as the table stores do.
     fn record_in_redis(
         &self,
         store: &RedisStore,
@@ -337,6 +458,7 @@ impl Guard {
         names: &[Option<KeyName>; N],
         now: u64,
         gate: Option<bool>,
+        trusted: bool,
     ) -> ::redis::RedisResult<Recorded> {
         let governing: Vec<usize> = (0..N).filter(|i| names[*i].is_some()).collect();
         let mut r = Recorded {
@@ -346,7 +468,15 @@ impl Guard {
             after: [Counter::default(); N],
             stands: true,
             exhausted: false,
+            site_floor: None,
+            site_told: Vec::new(),
         };
+        let mut site = SiteSeen::default();
+        let add = |by_body: bool| -> Cmd {
+            let rule = self.site.as_ref().expect("only with [site] on");
+            store.site_cmd(rule, now, SiteOp::Add, by_body)
+        };
+        let mut refused = false;
         // Predicted values: the compare-and-sets below verify them, and a
         // wrong one comes back as a conflict with the value Redis holds.
         let mut cur = Self::guess_all(store, names);
@@ -356,22 +486,33 @@ impl Guard {
             }
             if !self.decide(&r.verdicts).lets_password_be_checked(passed) {
                 // A guess never refuses: ask Redis.
-                cur = Self::read_all(store, s, names)?;
+                let (read, window) = Self::read_all(store, s, names, self.site.is_some())?;
+                cur = read;
+                if self.site.is_some() {
+                    site = SiteSeen::read(window)?;
+                }
                 for &i in &governing {
                     r.seen[i] = Some(cur[i].counter);
                     r.verdicts[i] = Some(cur[i].counter.verdict(now, &self.rules[i]));
                 }
                 if !self.decide(&r.verdicts).lets_password_be_checked(passed) {
                     r.stands = false;
-                    return Ok(r);
+                    refused = true;
                 }
             }
         }
-        let mut pending = governing.clone();
+        let mut pending = if refused {
+            Vec::new()
+        } else {
+            governing.clone()
+        };
         let mut written: Vec<(usize, Read, Read)> = Vec::new(); // (dim, before, after)
         let mut stopped = false;
         let mut rtt = std::time::Duration::ZERO;
         for round in 0..MAX_ROUNDS {
+            if refused {
+                break;
+            }
             let mut plans = Vec::with_capacity(pending.len());
             for &i in &pending {
                 let rule = &self.rules[i];
@@ -389,7 +530,19 @@ impl Guard {
             if stopped {
                 break;
             }
-            let replies = cas_round(store, s, names, &plans, round, &mut rtt)?;
+            // The failure's count in the site-wide window goes with the
+            // first compare-and-sets (taken back below if it does not stand).
+            let extra = (round == 0 && self.site.is_some()).then_some(&add as &dyn Fn(bool) -> Cmd);
+            let (replies, window) = cas_round(store, s, names, &plans, round, &mut rtt, extra)?;
+            if let Some(v) = window {
+                let (w, lost) = added(v)?;
+                site = SiteSeen {
+                    window: Some(w),
+                    lost,
+                    counted: 1,
+                    told: Vec::new(),
+                };
+            }
             pending.clear();
             for (p, reply) in plans.iter().zip(replies) {
                 match reply {
@@ -429,7 +582,73 @@ impl Guard {
             r.stands = false;
             self.take_back(store, s, names, &written, now, &mut r)?;
         }
+        if let Some(rule) = &self.site {
+            self.site_in_record(
+                store, s, names, rule, site, now, gate, trusted, &written, &mut r,
+            )?;
+        }
         Ok(r)
+    }
+
+    /// The site-wide part of `record_in_redis`, once the counters are
+    /// written: settles the attack state, and for `begin` refuses an
+    /// attempt the site-wide challenge stops (taking its writes back) and
+    /// brings the window's count to what the table stores count: one for a
+    /// refused challenge or a failure that stands, one fewer for a passed
+    /// challenge, none otherwise.
+    #[allow(clippy::too_many_arguments)]
+    fn site_in_record(
+        &self,
+        store: &RedisStore,
+        s: &mut Session<'_>,
+        names: &[Option<KeyName>; N],
+        rule: &SiteRuleMs,
+        mut site: SiteSeen,
+        now: u64,
+        gate: Option<bool>,
+        trusted: bool,
+        written: &[(usize, Read, Read)],
+        r: &mut Recorded,
+    ) -> ::redis::RedisResult<()> {
+        if site.window.is_none() {
+            // No round trip brought it (the read refused at once).
+            let (_, v) = store.get_many(s, &[], true)?;
+            site = SiteSeen::read(v)?;
+        }
+        let active = self.site_settle(store, s, rule, &mut site, now)?;
+        let rate = site.window.as_ref().map_or(0, |w| w.rate(rule, now));
+        let challenged = active && !trusted;
+        match gate {
+            None => r.site_floor = challenged.then_some(rate),
+            Some(passed) => {
+                // The rate the attempt faced, before its own failure.
+                let faced = challenged.then_some(rate.saturating_sub(site.counted));
+                let seen = floor(self.decide(&r.verdicts), faced);
+                let mut target = i64::from(r.stands);
+                if challenged && seen.action == Action::Challenge {
+                    if passed {
+                        // A solved challenge takes back one refused before.
+                        target -= 1;
+                    } else {
+                        if r.stands {
+                            r.stands = false;
+                            self.take_back(store, s, names, written, now, r)?;
+                        }
+                        target = 1;
+                    }
+                }
+                let counted = i64::try_from(site.counted).unwrap_or(i64::MAX);
+                if target > counted {
+                    store.site_call(s, rule, now, SiteOp::Add)?;
+                } else if target < counted {
+                    let n = (counted - target).unsigned_abs();
+                    store.site_call(s, rule, now, SiteOp::Back(n))?;
+                }
+                r.site_floor = faced;
+            }
+        }
+        r.site_told = site.told;
+        Ok(())
     }
 
     fn take_back(
@@ -455,7 +674,7 @@ impl Guard {
                 .iter()
                 .map(|(i, there, to)| self.plan(store, *i, there, *to, Crossings::default(), now))
                 .collect();
-            let replies = cas_round(store, s, names, &plans, round, &mut rtt)?;
+            let (replies, _) = cas_round(store, s, names, &plans, round, &mut rtt, None)?;
             todo.clear();
             for (p, reply) in plans.iter().zip(replies) {
                 match reply {
@@ -506,9 +725,16 @@ impl Guard {
                     .iter()
                     .any(|&i| cur[i].raw.is_some() && change(i, cur[i].counter).is_none())
                 {
-                    cur = Self::read_all(store, s, &names)?;
+                    cur = Self::read_all(store, s, &names, false)?.0;
                     verified = [true; N];
                 }
+                // The failure `begin` counted in the site-wide window is
+                // taken back with the first compare-and-sets.
+                let mut site_back = self.site.as_ref().filter(|_| after_begin);
+                let back = |by_body: bool| {
+                    let rule = self.site.as_ref().expect("only with [site] on");
+                    store.site_cmd(rule, now, SiteOp::Back(1), by_body)
+                };
                 let mut rtt = std::time::Duration::ZERO;
                 for round in 0..MAX_ROUNDS {
                     let plans: Vec<Plan> = pending
@@ -533,7 +759,8 @@ impl Guard {
                         pending.clear();
                         break;
                     }
-                    let replies = cas_round(store, s, &names, &plans, round, &mut rtt)?;
+                    let extra = site_back.take().map(|_| &back as &dyn Fn(bool) -> Cmd);
+                    let (replies, _) = cas_round(store, s, &names, &plans, round, &mut rtt, extra)?;
                     pending.clear();
                     for (p, reply) in plans.iter().zip(replies) {
                         match reply {
@@ -549,6 +776,10 @@ impl Guard {
                 }
                 if !pending.is_empty() {
                     store.counters.cas_exhausted.fetch_add(1, Relaxed);
+                }
+                if let Some(rule) = site_back {
+                    // No compare-and-set went out: alone.
+                    store.site_call(s, rule, now, SiteOp::Back(1))?;
                 }
                 Ok(())
             });
@@ -591,9 +822,18 @@ impl Guard {
     pub(super) fn redis_inspect(&self, store: &RedisStore, keys: &Keys<'_>) -> Result<Inspection> {
         let now = self.store_now(store);
         let names = self.names(store, keys);
-        let reads = store.run_admin(self.clock.as_ref(), |store, s| {
-            Self::read_all(store, s, &names)
+        let (reads, site) = store.run_admin(self.clock.as_ref(), |store, s| {
+            let (reads, site) = Self::read_all(store, s, &names, self.site.is_some())?;
+            let site = match &self.site {
+                Some(rule) => Some(self.site_state_in(store, s, rule, site, now)?),
+                None => None,
+            };
+            Ok((reads, site))
         })?;
+        let site = site.map(|(state, told)| {
+            told.into_iter().for_each(|t| self.emit_site(Some(t)));
+            state
+        });
         let mut verdicts = [None; N];
         let dimensions = keys
             .governing()
@@ -616,18 +856,60 @@ impl Guard {
         let decision = if denylisted {
             Decision::denylisted()
         } else {
-            self.decide(&verdicts)
+            let challenge = site.filter(|s| s.active && !keys.trusted);
+            floor(self.decide(&verdicts), challenge.map(|s| s.rate))
         };
         Ok(Inspection {
             decision,
             denylisted,
             dimensions,
-            site: None,
+            site,
         })
     }
 
+    /// The site-wide state from the site key's reply `v`, settled, and the
+    /// transitions to tell.
+    fn site_state_in(
+        &self,
+        store: &RedisStore,
+        s: &mut Session<'_>,
+        rule: &SiteRuleMs,
+        v: Option<Value>,
+        now: u64,
+    ) -> ::redis::RedisResult<(SiteState, Vec<Transition>)> {
+        let mut seen = SiteSeen::read(v)?;
+        self.site_settle(store, s, rule, &mut seen, now)?;
+        let w = seen.window.as_ref().expect("read");
+        Ok((w.snapshot(rule, now, self.epoch), seen.told))
+    }
+
+    /// The site-wide signal now, read from Redis (`None` when `[site]` is off).
+    pub(super) fn redis_site_state(&self, store: &RedisStore) -> Result<Option<SiteState>> {
+        let Some(rule) = &self.site else {
+            return Ok(None);
+        };
+        let now = self.store_now(store);
+        let (state, told) = store.run_admin(self.clock.as_ref(), |store, s| {
+            let (_, v) = store.get_many(s, &[], true)?;
+            self.site_state_in(store, s, rule, v, now)
+        })?;
+        told.into_iter().for_each(|t| self.emit_site(Some(t)));
+        Ok(Some(state))
+    }
+
     pub(super) fn redis_stats(&self, store: &RedisStore) -> Stats {
-        let redis = store.stats(self.clock.as_ref());
+        let now = self.store_now(store);
+        let (redis, site) = store.stats(self.clock.as_ref(), |store, s| match &self.site {
+            Some(rule) => {
+                let (_, v) = store.get_many(s, &[], true)?;
+                self.site_state_in(store, s, rule, v, now).map(Some)
+            }
+            None => Ok(None),
+        });
+        let site = site.flatten().map(|(state, told)| {
+            told.into_iter().for_each(|t| self.emit_site(Some(t)));
+            state
+        });
         let [allow, challenge, deny, reset_required] = self.table.counters().decisions();
         Stats {
             capacity: 0,
@@ -639,7 +921,8 @@ impl Guard {
             challenge,
             deny,
             reset_required,
-            site: None,
+            // `None` also when Redis cannot answer.
+            site,
             redis: Some(redis),
         }
     }

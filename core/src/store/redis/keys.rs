@@ -5,6 +5,7 @@
 //! | key                                   | holds                          |
 //! |---------------------------------------|--------------------------------|
 //! | `{prefix}:meta`                       | the store's meta blob          |
+//! | `{prefix}:{site}`                     | the site-wide window (a hash)  |
 //! | `{prefix}:{<owner>}:account:<fp>`     | the account's counter          |
 //! | `{prefix}:{<owner>}:account_ip:<fp>`  | an (account, network) counter  |
 //! | `{prefix}:{<owner>}:device:<fp>`      | a trusted device's counter     |
@@ -28,6 +29,10 @@ pub(crate) struct KeyName {
 
 pub(crate) fn meta(prefix: &str) -> String {
     format!("{prefix}:meta")
+}
+
+pub(crate) fn site(prefix: &str) -> String {
+    format!("{prefix}:{{site}}")
 }
 
 pub(crate) fn index(prefix: &str, owner: u64) -> String {

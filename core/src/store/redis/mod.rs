@@ -24,7 +24,10 @@
 //! (`forget_after` after its later of last failure and lock end), or after
 //! `store.retain` while it holds a consecutive count or `reset_required` that
 //! its rule uses; an account's index set lives as long as its longest key; the
-//! meta key lives twice `store.retain` and is renewed every 30 seconds.
+//! meta key lives twice `store.retain` and is renewed every 30 seconds; the
+//! site-wide window's key (`[site]`, see `site.rs`) lives two windows and
+//! `calm_for` after its last write (a day and an hour more with
+//! `baseline = "auto"`).
 //!
 //! **Meta key** (`{prefix}:meta`, written with `SET NX`, the first host's wins):
 //! magic `LGREDIS\0`, layout version, hash id, clock kind, secret source,
@@ -61,6 +64,7 @@ mod cluster;
 mod conn;
 mod keys;
 mod meta;
+mod site;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -72,6 +76,7 @@ use redis::{Cmd, RedisResult, Value};
 pub(crate) use conn::Session;
 use conn::{is_circuit_open, is_noscript, Pool, BUCKETS};
 pub(crate) use keys::KeyName;
+pub(crate) use site::{added, ended, started, window, Ended, SiteOp};
 
 use crate::clock::{Clock, ClockKind};
 use crate::counter::{Counter, RuleMs};
@@ -423,6 +428,9 @@ pub(crate) struct RedisStore {
     pub(crate) counters: Counters,
     cas: Script,
     reset: Script,
+    site: Script,
+    /// `{prefix}:{site}`: the site-wide window (see `site.rs`).
+    site_key: String,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -547,6 +555,8 @@ impl RedisStore {
             counters: Counters::default(),
             cas: Script::new(include_str!("script.lua")),
             reset: Script::new(include_str!("reset.lua")),
+            site: Script::new(include_str!("site.lua")),
+            site_key: keys::site(&config.prefix),
         };
         let deadline = Instant::now()
             + (config.connect_timeout + 2 * config.timeout).max(Duration::from_secs(1));
@@ -761,23 +771,31 @@ impl RedisStore {
         keys::counter(&self.prefix, key, dimension)
     }
 
-    /// `GET`s the keys in one round trip.
+    /// `GET`s the keys in one round trip; with `site`, the site key's
+    /// `HGETALL` goes in the same pipeline (its reply comes back apart).
     pub(crate) fn get_many(
         &self,
         s: &mut Session<'_>,
         names: &[&KeyName],
-    ) -> RedisResult<Vec<Read>> {
-        if names.is_empty() {
-            return Ok(Vec::new());
+        site: bool,
+    ) -> RedisResult<(Vec<Read>, Option<Value>)> {
+        if names.is_empty() && !site {
+            return Ok((Vec::new(), None));
         }
-        let cmds: Vec<Cmd> = names
+        let mut cmds: Vec<Cmd> = names
             .iter()
             .map(|n| redis::cmd("GET").arg(&n.counter).clone())
             .collect();
-        s.pipeline(&cmds)?
+        if site {
+            cmds.push(self.site_read_cmd());
+        }
+        let mut replies = s.pipeline(&cmds)?;
+        let site = if site { replies.pop() } else { None };
+        let reads = replies
             .into_iter()
             .map(|v| bytes_of(v).map(Read::from_bytes))
-            .collect()
+            .collect::<RedisResult<Vec<Read>>>()?;
+        Ok((reads, site))
     }
 
     /// The value and TTL to write for `new` at `now` under `rule`: `None` deletes.
@@ -804,16 +822,19 @@ impl RedisStore {
         (Some(pack(new, nonce(replacing)).to_le_bytes()), ttl)
     }
 
-    /// Runs the compare-and-set script on every op in one round trip.
+    /// Runs the compare-and-set script on every op in one round trip; with
+    /// `extra` (a script command, given whether to send it by body), that
+    /// command goes in the same pipeline and its reply comes back apart.
     pub(crate) fn cas_many(
         &self,
         s: &mut Session<'_>,
         ops: &[Cas<'_>],
-    ) -> RedisResult<Vec<CasReply>> {
-        if ops.is_empty() {
-            return Ok(Vec::new());
+        extra: Option<&dyn Fn(bool) -> Cmd>,
+    ) -> RedisResult<(Vec<CasReply>, Option<Value>)> {
+        if ops.is_empty() && extra.is_none() {
+            return Ok((Vec::new(), None));
         }
-        let cmd = |op: &Cas<'_>, by_body: bool| -> Cmd {
+        let cas = |op: &Cas<'_>, by_body: bool| -> Cmd {
             let mut c = script_cmd(&self.cas, by_body);
             match &op.key.index {
                 Some(index) => c.arg(2).arg(&op.key.counter).arg(index),
@@ -825,7 +846,14 @@ impl RedisStore {
                 .arg(op.ttl_ms.max(1));
             c
         };
-        let all: Vec<Cmd> = ops.iter().map(|op| cmd(op, false)).collect();
+        let cmd = |i: usize, by_body: bool| -> Cmd {
+            match ops.get(i) {
+                Some(op) => cas(op, by_body),
+                None => extra.map_or_else(Cmd::new, |e| e(by_body)),
+            }
+        };
+        let count = ops.len() + usize::from(extra.is_some());
+        let all: Vec<Cmd> = (0..count).map(|i| cmd(i, false)).collect();
         let mut replies = s.pipeline_each(&all)?;
         let missing: Vec<usize> = (0..replies.len())
             .filter(|&i| matches!(&replies[i], Err(e) if is_noscript(e)))
@@ -837,19 +865,24 @@ impl RedisStore {
             // script itself (and caches it again), so the ACL needs no
             // SCRIPT LOAD.
             self.next_refresh.store(0, Relaxed); // a new server: check the meta key
-            let again: Vec<Cmd> = missing.iter().map(|&i| cmd(&ops[i], true)).collect();
+            let again: Vec<Cmd> = missing.iter().map(|&i| cmd(i, true)).collect();
             for (i, reply) in missing.into_iter().zip(s.pipeline_each(&again)?) {
                 replies[i] = reply;
             }
         }
-        replies
+        let extra = match extra {
+            Some(_) => Some(replies.pop().expect("the extra command's reply")?),
+            None => None,
+        };
+        let cas = replies
             .into_iter()
             .map(|r| match r? {
                 Value::Int(1) => Ok(CasReply::Done),
                 v => bytes_of(v)
                     .map(|b| CasReply::Conflict(Read::from_bytes(b.filter(|b| !b.is_empty())))),
             })
-            .collect()
+            .collect::<RedisResult<Vec<CasReply>>>()?;
+        Ok((cas, extra))
     }
 
     /// Deletes every key of the account whose owner fingerprint is `owner`.
@@ -876,14 +909,22 @@ impl RedisStore {
         s.query(redis::cmd("DEL").arg(&name.counter)).map(drop)
     }
 
-    /// The store's statistics; asks Redis for `INFO` (and heals the meta key).
-    pub(crate) fn stats(&self, clock: &dyn Clock) -> RedisStats {
-        let info = self
-            .run(clock, |store, s| {
-                store.maybe_refresh(s, clock, true)?;
-                s.query(&redis::cmd("INFO"))
-            })
-            .ok();
+    /// The store's statistics; asks Redis for `INFO` (and heals the meta
+    /// key), and runs `also` within the same deadline (`None` when Redis
+    /// could not answer).
+    pub(crate) fn stats<T>(
+        &self,
+        clock: &dyn Clock,
+        also: impl FnOnce(&Self, &mut Session<'_>) -> RedisResult<T>,
+    ) -> (RedisStats, Option<T>) {
+        let (info, also) = match self.run(clock, |store, s| {
+            store.maybe_refresh(s, clock, true)?;
+            let info = s.query(&redis::cmd("INFO"))?;
+            Ok((info, also(store, s)?))
+        }) {
+            Ok((info, also)) => (Some(info), Some(also)),
+            Err(_) => (None, None),
+        };
         let mut texts = Vec::new();
         if let Some(v) = info {
             collect_text(v, &mut texts);
@@ -909,7 +950,7 @@ impl RedisStore {
             }
         }
         let c = &self.counters;
-        RedisStats {
+        let stats = RedisStats {
             round_trips: c.round_trips.load(Relaxed),
             errors: c.errors.load(Relaxed),
             degraded: c.degraded.load(Relaxed),
@@ -923,7 +964,8 @@ impl RedisStore {
             evicted_keys: evicted,
             may_evict_counters: evicting,
             used_memory: used,
-        }
+        };
+        (stats, also)
     }
 }
 
