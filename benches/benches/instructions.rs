@@ -22,7 +22,7 @@ use std::hint::black_box;
 
 use gungraun::{library_benchmark, library_benchmark_group, main};
 use loginguard::{Attempt, Guard};
-use loginguard_benches::{guard, hot, zipf, LoginAttempt};
+use loginguard_benches::{guard, hot, site_guard, zipf, LoginAttempt};
 use loginguard_ffi::{
     lg_attempt, lg_decision, lg_guard, lg_guard_begin, lg_guard_check, lg_guard_free, lg_guard_new,
     lg_guard_record_failure, lg_guard_record_success, lg_status,
@@ -51,9 +51,14 @@ fn simple_flow(guard: &Guard, list: &[LoginAttempt]) {
     }
 }
 
-/// The guard after the warm-up, and the attempts to measure.
+/// The guard after the warm-up, and the attempts to measure. The `_site`
+/// variants run with the site-wide window on (`[site]`, a trigger the
+/// workload never reaches), so that the window's cost is their difference.
 fn setup(variant: &str) -> Rust {
-    let guard = guard();
+    let (variant, guard) = match variant.strip_suffix("_site") {
+        Some(v) => (v, site_guard()),
+        None => (variant, guard()),
+    };
     let mut list = match variant {
         "zipf" => zipf(0),
         _ => hot(),
@@ -85,6 +90,8 @@ fn setup_begun(variant: &str) -> Rust {
 #[library_benchmark]
 #[bench::zipf(args = ("zipf"), setup = setup)]
 #[bench::hot(args = ("hot"), setup = setup)]
+#[bench::zipf_site(args = ("zipf_site"), setup = setup)]
+#[bench::hot_site(args = ("hot_site"), setup = setup)]
 fn check_failure(r: Rust) -> Rust {
     simple_flow(&r.guard, &r.list);
     r

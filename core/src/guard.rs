@@ -633,9 +633,23 @@ impl Guard {
     /// The site-wide rate when the site-wide signal challenges this attempt
     /// now (an attack is on and the attempt is not on a trusted device);
     /// tells of an attack this call saw end. One load while nothing changes.
-    #[inline]
+    #[inline(always)]
     fn site_challenge(&self, keys: &Keys<'_>, now: u64) -> Option<u64> {
         let rule = self.site.as_ref()?;
+        let window = &self.table.counters().site;
+        if window.quiet() {
+            return None; // the common case, answered inline
+        }
+        self.site_challenge_during_attack(rule, keys, now)
+    }
+
+    #[inline(never)]
+    fn site_challenge_during_attack(
+        &self,
+        rule: &SiteRuleMs,
+        keys: &Keys<'_>,
+        now: u64,
+    ) -> Option<u64> {
         let window = &self.table.counters().site;
         let (active, ended) = window.active(rule, now);
         self.emit_site(ended);

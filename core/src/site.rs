@@ -266,6 +266,13 @@ impl SiteWindow {
         }
     }
 
+    /// Whether no attack is on: one load, so that callers can skip
+    /// [`SiteWindow::active`] in the common case.
+    #[inline(always)]
+    pub(crate) fn quiet(&self) -> bool {
+        self.state.load(Acquire) & ACTIVE == 0
+    }
+
     /// Whether an attack is on at `now`, and whether this call saw it end.
     /// One load while nothing changes.
     #[inline]
