@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use loginguard::{Action, Attempt, Guard, ManualClock, Policy, RedisClock, StoreKind};
-use support::redis::{available, Cluster};
+use support::redis::{available, counted, Cluster};
 
 fn guard(cluster: &Cluster, prefix: &str, clock: &Arc<ManualClock>) -> Guard {
     // Only the account decides (its count is every decision's `failures`);
@@ -145,15 +145,6 @@ fn a_call_on_a_frozen_node_returns_within_the_deadline() {
         assert!(took < timeout * 17 / 10, "{op} took {took:?}");
     }
     cluster.nodes[home].signal("CONT");
-}
-
-/// Round trips `f` made on `g` (`stats()` makes some of its own: measured
-/// first, then taken off).
-fn counted<T>(g: &Guard, f: impl FnOnce() -> T) -> (T, u64) {
-    let trips = || g.stats().redis.unwrap().round_trips;
-    let (a, b) = (trips(), trips());
-    let out = f();
-    (out, trips() - b - (b - a))
 }
 
 /// A call's commands go in one pipeline per node: an account's keys share

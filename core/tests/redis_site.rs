@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use loginguard::{Action, Attempt, Decision, EventKind, Guard, ManualClock, Policy, Reason};
-use support::redis::{available, on_redis, Server};
+use support::redis::{available, counted, on_redis, Server};
 
 const SITE: &str = "[site]\nchallenge_when = \"10/1m\"\ncalm_for = \"2m\"";
 
@@ -53,20 +53,6 @@ fn botnet_failure(g: &Guard, i: u32) -> Decision {
         .unwrap();
     assert!(!d.degraded, "{d}");
     d
-}
-
-fn trips(g: &Guard) -> u64 {
-    g.stats().redis.unwrap().round_trips
-}
-
-/// What `f` returns, and the round trips it made on `g` (`stats()` makes
-/// some of its own: measured first, then taken off).
-fn counted<T>(g: &Guard, f: impl FnOnce() -> T) -> (T, u64) {
-    let a = trips(g);
-    let b = trips(g);
-    let out = f();
-    let c = trips(g);
-    (out, c - b - (b - a))
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use loginguard::{Action, Attempt, Dimension, Guard, ManualClock, Policy, Reason};
-use support::redis::{available, on_redis, Server};
+use support::redis::{available, counted, on_redis, Server};
 
 fn hosts(server: &Server, prefix: &str, toml: &str, n: usize) -> Vec<Guard> {
     let clock = Arc::new(ManualClock::new());
@@ -24,20 +24,6 @@ fn hosts(server: &Server, prefix: &str, toml: &str, n: usize) -> Vec<Guard> {
             g
         })
         .collect()
-}
-
-fn trips(g: &Guard) -> u64 {
-    g.stats().redis.unwrap().round_trips
-}
-
-/// What `f` returns, and the round trips it made on `g` (`stats()` makes
-/// some of its own: measured first, then taken off).
-fn counted<T>(g: &Guard, f: impl FnOnce() -> T) -> (T, u64) {
-    let a = trips(g);
-    let b = trips(g);
-    let out = f();
-    let c = trips(g);
-    (out, c - b - (b - a))
 }
 
 fn failures(g: &Guard, a: &Attempt<'_>, dim: Dimension) -> u32 {

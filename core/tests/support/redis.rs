@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use loginguard::{Policy, RedisClock, StoreKind};
+use loginguard::{Guard, Policy, RedisClock, StoreKind};
 
 /// Whether redis-server can be run; panics when it cannot but is required.
 pub fn available() -> bool {
@@ -354,4 +354,13 @@ pub fn on_redis(policy: &mut Policy, url: &str, prefix: &str) {
     policy.store.redis.clock = RedisClock::Host;
     policy.store.redis.timeout = Duration::from_secs(5);
     policy.store.redis.connect_timeout = Duration::from_secs(2);
+}
+
+/// What `f` returns, and the round trips it made on the redis guard `g`
+/// (`stats()` makes some of its own: measured first, then taken off).
+pub fn counted<T>(g: &Guard, f: impl FnOnce() -> T) -> (T, u64) {
+    let trips = || g.stats().redis.unwrap().round_trips;
+    let (a, b) = (trips(), trips());
+    let out = f();
+    (out, trips() - b - (b - a))
 }
