@@ -344,21 +344,7 @@ impl SiteWindow {
 
     /// Failures in steps `k − 59 ..= k − 1`, cached per step.
     fn before(&self, k: u64) -> u64 {
-        let cached = self.before.load(Acquire);
-        if index_of(cached) == k {
-            return count_of(cached);
-        }
-        let mut sum = 0u64;
-        for back in 1..STEPS as u64 {
-            let Some(j) = k.checked_sub(back) else { break };
-            let w = self.steps[(j % STEPS as u64) as usize].load(Acquire);
-            if index_of(w) == j {
-                sum += count_of(w);
-            }
-        }
-        let sum = sum.min(COUNT_MASK);
-        self.before.store(pack(k, sum), Release);
-        sum
+        cached_sum(&self.before, &self.steps, k, STEPS as u64 - 1)
     }
 
     /// Records the last hot step the steps show into the state word (while
@@ -423,23 +409,30 @@ impl SiteWindow {
 
     /// Failures in the 24 complete hours before `now`'s, cached per hour.
     fn day(&self, now: u64) -> u64 {
-        let h = now / HOUR_MS;
-        let cached = self.day.load(Acquire);
-        if index_of(cached) == h {
-            return count_of(cached);
-        }
-        let mut sum = 0u64;
-        for back in 1..=HOURS as u64 {
-            let Some(j) = h.checked_sub(back) else { break };
-            let w = self.hours[(j % HOURS as u64) as usize].load(Acquire);
-            if index_of(w) == j {
-                sum += count_of(w);
-            }
-        }
-        let sum = sum.min(COUNT_MASK);
-        self.day.store(pack(h, sum), Release);
-        sum
+        cached_sum(&self.day, &self.hours, now / HOUR_MS, HOURS as u64)
     }
+}
+
+/// The counts of the `span` periods before period `k` in the ring `words`
+/// (a word counts only while it holds its own period's index), cached in
+/// `cache` as `pack(k, sum)` so that it is summed once per period.
+fn cached_sum(cache: &AtomicU64, words: &[AtomicU64], k: u64, span: u64) -> u64 {
+    let cached = cache.load(Acquire);
+    if index_of(cached) == k {
+        return count_of(cached);
+    }
+    let ring = words.len() as u64;
+    let mut sum = 0u64;
+    for back in 1..=span {
+        let Some(j) = k.checked_sub(back) else { break };
+        let w = words[(j % ring) as usize].load(Acquire);
+        if index_of(w) == j {
+            sum += count_of(w);
+        }
+    }
+    let sum = sum.min(COUNT_MASK);
+    cache.store(pack(k, sum), Release);
+    sum
 }
 
 /// The redis store keeps the window's words in one key (see
