@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loginguard::{Action, Attempt, Guard, ManualClock, OnError, Policy, Reason};
-use support::redis::{available, on_redis, Server};
+use support::redis::{assert_frozen_calls_take_one_deadline, available, on_redis, Server};
 
 const SLACK: Duration = Duration::from_secs(2);
 
@@ -285,33 +285,5 @@ fn a_frozen_redis_costs_one_deadline_per_call() {
         return;
     }
     let server = Server::start();
-    let mut policy = Policy::default();
-    on_redis(&mut policy, &server.url(), "one-deadline");
-    // Long enough that the slack below dwarfs a loaded machine's scheduling
-    // delays, while one deadline per reply (three for `check`) stays far out.
-    let timeout = Duration::from_millis(1000);
-    policy.store.redis.timeout = timeout;
-    let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
-    let a = Attempt::new().account("alice").ip("192.0.2.1");
-    g.record_failure(&a).unwrap();
-    server.signal("STOP");
-    // The first three calls wait (the breaker opens after three failures).
-    for op in [
-        "check (3 keys)",
-        "begin (after a reconnect)",
-        "record_failure",
-    ] {
-        let started = Instant::now();
-        let d = match op.split(' ').next() {
-            Some("check") => g.check(&a),
-            Some("begin") => g.begin(&a, false),
-            _ => g.record_failure(&a),
-        }
-        .unwrap();
-        let took = started.elapsed();
-        assert!(d.degraded, "{op}: {d:?}");
-        // A bound with slack for a loaded machine, well under two deadlines.
-        assert!(took < timeout * 17 / 10, "{op} took {took:?}");
-    }
-    server.signal("CONT");
+    assert_frozen_calls_take_one_deadline(&server, Policy::default(), "one-deadline");
 }

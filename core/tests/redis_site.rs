@@ -7,10 +7,9 @@ mod support;
 
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex};
-use std::time::{Duration, Instant};
 
 use loginguard::{Action, Attempt, Decision, EventKind, Guard, ManualClock, Policy, Reason};
-use support::redis::{available, counted, on_redis, Server};
+use support::redis::{assert_frozen_calls_take_one_deadline, available, counted, on_redis, Server};
 
 const SITE: &str = "[site]\nchallenge_when = \"10/1m\"\ncalm_for = \"2m\"";
 
@@ -221,29 +220,7 @@ fn a_frozen_redis_with_site_on_degrades_within_the_deadline() {
         return;
     }
     let server = Server::start();
-    let mut policy = Policy::from_toml(SITE).unwrap();
-    on_redis(&mut policy, &server.url(), "frozen");
-    let timeout = Duration::from_millis(1000);
-    policy.store.redis.timeout = timeout;
-    let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
-    let a = Attempt::new().account("alice").ip("192.0.2.1");
-    g.record_failure(&a).unwrap();
-    server.signal("STOP");
-    // The first three calls wait (the breaker opens after three failures).
-    for op in ["check", "begin", "record_failure"] {
-        let started = Instant::now();
-        let d = match op {
-            "check" => g.check(&a),
-            "begin" => g.begin(&a, false),
-            _ => g.record_failure(&a),
-        }
-        .unwrap();
-        let took = started.elapsed();
-        assert!(d.degraded, "{op}: {d:?}");
-        // A bound with slack for a loaded machine, well under two deadlines.
-        assert!(took < timeout * 17 / 10, "{op} took {took:?}");
-    }
-    server.signal("CONT");
+    assert_frozen_calls_take_one_deadline(&server, Policy::from_toml(SITE).unwrap(), "frozen");
 }
 
 /// A step overwritten during an attack still counts towards its end: the

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use loginguard::{Guard, Policy, RedisClock, StoreKind};
+use loginguard::{Attempt, Guard, ManualClock, Policy, RedisClock, StoreKind};
 
 /// Whether redis-server can be run; panics when it cannot but is required.
 pub fn available() -> bool {
@@ -363,4 +363,36 @@ pub fn counted<T>(g: &Guard, f: impl FnOnce() -> T) -> (T, u64) {
     let (a, b) = (trips(), trips());
     let out = f();
     (out, trips() - b - (b - a))
+}
+
+/// Freezes `server` (SIGSTOP) after one failure recorded through a guard on
+/// `policy` with a one-second deadline, and checks that each of `check`,
+/// `begin` and `record_failure` then returns `degraded` within about one
+/// deadline: not one per reply of a pipelined round trip, nor one per reply
+/// of a reconnect's handshake (the first three calls wait; the breaker opens
+/// after three failures).
+pub fn assert_frozen_calls_take_one_deadline(server: &Server, mut policy: Policy, prefix: &str) {
+    on_redis(&mut policy, &server.url(), prefix);
+    // Long enough that the slack below dwarfs a loaded machine's scheduling
+    // delays, while one deadline per reply (three for `check`) stays far out.
+    let timeout = Duration::from_millis(1000);
+    policy.store.redis.timeout = timeout;
+    let g = Guard::with_clock(policy, std::sync::Arc::new(ManualClock::new())).unwrap();
+    let a = Attempt::new().account("alice").ip("192.0.2.1");
+    g.record_failure(&a).unwrap();
+    server.signal("STOP");
+    for op in ["check", "begin", "record_failure"] {
+        let started = Instant::now();
+        let d = match op {
+            "check" => g.check(&a),
+            "begin" => g.begin(&a, false),
+            _ => g.record_failure(&a),
+        }
+        .unwrap();
+        let took = started.elapsed();
+        assert!(d.degraded, "{op}: {d:?}");
+        // A bound with slack for a loaded machine, well under two deadlines.
+        assert!(took < timeout * 17 / 10, "{op} took {took:?}");
+    }
+    server.signal("CONT");
 }
