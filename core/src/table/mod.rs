@@ -149,11 +149,20 @@ impl Table {
         self.buckets.prefetch(key.bucket);
     }
 
+    /// The slot holding `key`. A bucket's occupied slots are a prefix of it:
+    /// `claim` takes the first empty slot and no slot ever becomes empty
+    /// again (evictions and clears replace, never remove), so the scan stops
+    /// at the first empty slot. A key claimed past it meanwhile was claimed
+    /// after this scan began; `claim` rescans and finds it.
     fn find(&self, key: &SlotKey) -> Option<&Slot> {
-        self.buckets[key.bucket]
-            .slots
-            .iter()
-            .find(|s| fp_of(s.ident.load(Acquire)) == key.fp)
+        for slot in &self.buckets[key.bucket].slots {
+            match fp_of(slot.ident.load(Acquire)) {
+                fp if fp == key.fp => return Some(slot),
+                0 => return None,
+                _ => {}
+            }
+        }
+        None
     }
 
     /// The key's counter, if the table tracks it.

@@ -42,8 +42,14 @@ fn count(t: &Table, k: &SlotKey) -> Option<u32> {
     t.get(k).map(|c| c.count)
 }
 
-/// Every occupied slot's owner is its key's, and its state carries its tag.
+/// Every occupied slot's owner is its key's, and each bucket's occupied
+/// slots are a prefix of it (what `find` relies on to stop at an empty slot).
 fn assert_slots_consistent(t: &Table) {
+    for bucket in t.buckets.iter() {
+        let occupied = bucket.slots.iter().map(|s| fp_of(s.ident.load(Acquire)) != 0);
+        let holes = occupied.skip_while(|&o| o).filter(|&o| o).count();
+        assert_eq!(holes, 0, "an occupied slot after an empty one");
+    }
     for slot in t.buckets.iter().flat_map(|b| &b.slots) {
         let id = slot.ident.load(Acquire);
         let (fp, owner) = (fp_of(id), owner_of(id));
