@@ -131,7 +131,7 @@ fn a_claimer_stopped_after_taking_a_slot_never_wipes_its_next_tenant() {
         "the resumed claim counts"
     );
     assert_slots_consistent(&t);
-    assert_eq!(t.clear_owned(owner_for(k3.fp & !7)), 1);
+    assert_eq!(t.clear_owned(owner_for(k3.fp() & !7)), 1);
     assert_eq!(count(&t, &k3), Some(0));
 }
 
@@ -143,7 +143,7 @@ fn a_claimer_killed_after_taking_a_slot_leaves_the_right_owner() {
     assert_eq!(count(&t, &k), Some(1));
     assert_slots_consistent(&t);
     // reset_account finds the key through its owner.
-    assert_eq!(t.clear_owned(owner_for(k.fp & !7)), 1);
+    assert_eq!(t.clear_owned(owner_for(k.fp() & !7)), 1);
     assert_eq!(count(&t, &k), Some(0));
 }
 
@@ -189,7 +189,7 @@ fn concurrent_claims_in_a_full_bucket_keep_owners_and_counts_consistent() {
                     let k = key(t, 1_000 + (i * 4 + th) % 64);
                     fail(t, rules, &k);
                     if i % 97 == 0 {
-                        t.clear_owned(owner_for(k.fp & !7));
+                        t.clear_owned(owner_for(k.fp() & !7));
                     }
                 }
             });
