@@ -46,7 +46,10 @@ fn count(t: &Table, k: &SlotKey) -> Option<u32> {
 /// slots are a prefix of it (what `find` relies on to stop at an empty slot).
 fn assert_slots_consistent(t: &Table) {
     for bucket in t.buckets.iter() {
-        let occupied = bucket.slots.iter().map(|s| fp_of(s.ident.load(Acquire)) != 0);
+        let occupied = bucket
+            .slots
+            .iter()
+            .map(|s| fp_of(s.ident.load(Acquire)) != 0);
         let holes = occupied.skip_while(|&o| o).filter(|&o| o).count();
         assert_eq!(holes, 0, "an occupied slot after an empty one");
     }
