@@ -626,12 +626,17 @@ impl Guard {
 
     /// Counts a recorded failure in the site-wide window, and tells of an
     /// attack it started.
-    #[inline]
+    #[inline(always)]
     fn site_record(&self, now: u64) {
         if let Some(rule) = &self.site {
-            let t = self.table.counters().site.record(rule, now);
-            self.emit_site(t);
+            self.site_record_on(rule, now);
         }
+    }
+
+    #[inline(always)]
+    fn site_record_on(&self, rule: &SiteRuleMs, now: u64) {
+        let t = self.table.counters().site.record(rule, now);
+        self.emit_site(t);
     }
 
     /// Takes one failure back from the site-wide window.
