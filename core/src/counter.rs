@@ -172,7 +172,11 @@ impl Counter {
         }
     }
 
-    /// Records one failure at `now`.
+    /// Records one failure at `now`. Inlined into its callers' update
+    /// closures: returned through memory, the new counter was read back
+    /// whole right after being written field by field (a store-forwarding
+    /// stall on every failure).
+    #[inline(always)]
     pub(crate) fn record_failure(self, now: u64, rule: &RuleMs) -> (Counter, Crossings) {
         let (mut c, now) = self.at(now, rule);
         let mut crossed = Crossings::default();
