@@ -169,6 +169,12 @@ export interface RedisStats {
   casExhausted: number
   /** `check`s and `begin`s answered by the local lock cache. */
   lockCacheHits: number
+  /** Times this process restored a missing meta key. */
+  metaHealed: number
+  /** Times the meta key held another store's blob (another secret or epoch). */
+  metaMismatches: number
+  /** Times the meta key named another policy (expected in a rolling deploy). */
+  policyMismatches: number
   /** Whether the circuit breaker is open (Redis failed repeatedly). */
   circuitOpen: boolean
   /** Redis's `evicted_keys`; `null` when unknown. */
