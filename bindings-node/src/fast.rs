@@ -241,6 +241,13 @@ unsafe fn decide(
     let events = bound.core.listening.load(Relaxed) && bound.core.has_pending();
     let mut out = ptr::null_mut();
     match convert::pack(&decision, events) {
+        // No retry time: a small integer, which V8 makes without a heap number.
+        Some(n) if n < 2_147_483_648.0 => {
+            // SAFETY: `env` is live; `out` receives the number.
+            if unsafe { sys::napi_create_int32(env, n as i32, &mut out) } != sys::Status::napi_ok {
+                return Err(internal("napi_create_int32"));
+            }
+        }
         Some(n) => {
             // SAFETY: `env` is live; `out` receives the number.
             if unsafe { sys::napi_create_double(env, n, &mut out) } != sys::Status::napi_ok {
@@ -257,6 +264,7 @@ unsafe fn decide(
 }
 
 /// SAFETY: `value` must be a live value of the current call in `env`.
+#[inline(always)]
 unsafe fn read<'a>(
     env: sys::napi_env,
     value: sys::napi_value,
@@ -266,11 +274,6 @@ unsafe fn read<'a>(
     name: &str,
     bytes_allowed: bool,
 ) -> Result<Arg<'a>, Error> {
-    let expected = if bytes_allowed {
-        "a string, a Buffer or a Uint8Array"
-    } else {
-        "a string"
-    };
     // Strings first, as UTF-16: V8 copies those out far cheaper than it encodes UTF-8,
     // and most arguments are short strings (this also spares a `napi_typeof`).
     let mut len = 0usize;
@@ -278,15 +281,37 @@ unsafe fn read<'a>(
     let status = unsafe {
         sys::napi_get_value_string_utf16(env, value, units.as_mut_ptr().cast(), UNITS, &mut len)
     };
+    if status == sys::Status::napi_ok && len + 1 < UNITS {
+        // SAFETY: Node wrote `len` units (and a NUL) at the start of `units`.
+        let units = unsafe { std::slice::from_raw_parts(units.as_ptr().cast::<u16>(), len) };
+        return Ok(Arg::Text(utf8(units, stack)));
+    }
+    // SAFETY: per this function's contract.
+    unsafe { read_other(env, value, status, stack, heap, name, bytes_allowed) }
+}
+
+/// A long string, nothing, or bytes: out of the hot path.
+/// SAFETY: `value` must be a live value of the current call in `env`.
+#[cold]
+#[inline(never)]
+unsafe fn read_other<'a>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    status: sys::napi_status,
+    stack: &'a mut [MaybeUninit<u8>; BYTES],
+    heap: &'a mut Vec<u8>,
+    name: &str,
+    bytes_allowed: bool,
+) -> Result<Arg<'a>, Error> {
     if status == sys::Status::napi_ok {
-        if len + 1 < UNITS {
-            // SAFETY: Node wrote `len` units (and a NUL) at the start of `units`.
-            let units = unsafe { std::slice::from_raw_parts(units.as_ptr().cast::<u16>(), len) };
-            return Ok(Arg::Text(utf8(units, stack)));
-        }
-        // SAFETY: per this function's contract.
+        // SAFETY: per this function's contract; `value` is a string.
         return unsafe { read_long(env, value, stack, heap, name) };
     }
+    let expected = if bytes_allowed {
+        "a string, a Buffer or a Uint8Array"
+    } else {
+        "a string"
+    };
     let mut ty = 0;
     // SAFETY: per this function's contract.
     if unsafe { sys::napi_typeof(env, value, &mut ty) } != sys::Status::napi_ok {
@@ -333,9 +358,18 @@ unsafe fn read<'a>(
 /// `units` as UTF-8 in `out`, a lone surrogate as U+FFFD: the bytes that
 /// `napi_get_value_string_utf8` (V8's `REPLACE_INVALID_UTF8`) would have written.
 fn utf8<'a>(units: &[u16], out: &'a mut [MaybeUninit<u8>; BYTES]) -> &'a str {
-    // ASCII nearly always: one pass narrows and checks.
+    // ASCII nearly always: one pass narrows and checks, 8 units at a time.
     let mut seen = 0u16;
-    for (byte, &unit) in out.iter_mut().zip(units) {
+    let mut bytes = out[..units.len()].chunks_exact_mut(8);
+    let mut chunks = units.chunks_exact(8);
+    for (bytes, chunk) in (&mut bytes).zip(&mut chunks) {
+        for (byte, &unit) in bytes.iter_mut().zip(chunk) {
+            byte.write(unit as u8);
+            seen |= unit;
+        }
+    }
+    let rest = chunks.remainder();
+    for (byte, &unit) in bytes.into_remainder().iter_mut().zip(rest) {
         byte.write(unit as u8);
         seen |= unit;
     }
