@@ -207,7 +207,12 @@ impl Guard {
             return Decision::denylisted();
         }
         let site = self.site_challenge(keys, now);
-        floor(self.decide(&self.verdicts(keys, now)), site)
+        let mut decider = Decider::default();
+        for (i, key) in keys.governing() {
+            let counter = self.table.get(key).unwrap_or_default();
+            decider.add(i, &counter.verdict(now, &self.rules[i]));
+        }
+        floor(decider.decision(), site)
     }
 
     fn verdicts(&self, keys: &Keys<'_>, now: u64) -> [Option<Verdict>; N] {
@@ -349,30 +354,36 @@ impl Guard {
         }
         let now = self.table_now();
         self.site_record(now);
-        let mut verdicts = [None; N];
+        let mut decider = Decider::default();
+        // What a listener is told of (thresholds crossed, the counters they
+        // were crossed at) is kept only while one is set.
+        let listening = self.has_listener.load(Relaxed);
         let mut crossed = [Crossings::default(); N];
         let mut after = [Counter::default(); N];
         for (i, key) in keys.governing() {
             let rule = &self.rules[i];
+            let mut x = Crossings::default();
             let outcome = self.table.update(key, Some((&self.rules, now)), |c| {
-                let (new, x) = c.record_failure(now, rule);
-                crossed[i] = x;
+                let new;
+                (new, x) = c.record_failure(now, rule);
                 Some(new)
             });
-            verdicts[i] = Some(match outcome {
+            let verdict = match outcome {
                 Updated::Changed { new, .. } => {
-                    after[i] = new;
+                    if listening {
+                        (crossed[i], after[i]) = (x, new);
+                    }
                     new.verdict_as_is(now, rule)
                 }
-                _ => {
-                    crossed[i] = Crossings::default();
-                    Verdict::UNTRACKED
-                }
-            });
+                _ => Verdict::UNTRACKED,
+            };
+            decider.add(i, &verdict);
         }
-        self.emit_crossings(&keys, &crossed, &after);
+        if listening {
+            self.emit_crossings(&keys, &crossed, &after);
+        }
         let site = self.site_challenge(&keys, now);
-        let decision = floor(self.decide(&verdicts), site);
+        let decision = floor(decider.decision(), site);
         self.count(decision.action);
         Ok(decision)
     }
@@ -615,12 +626,17 @@ impl Guard {
 
     /// Counts a recorded failure in the site-wide window, and tells of an
     /// attack it started.
-    #[inline]
+    #[inline(always)]
     fn site_record(&self, now: u64) {
         if let Some(rule) = &self.site {
-            let t = self.table.counters().site.record(rule, now);
-            self.emit_site(t);
+            self.site_record_on(rule, now);
         }
+    }
+
+    #[inline(always)]
+    fn site_record_on(&self, rule: &SiteRuleMs, now: u64) {
+        let t = self.table.counters().site.record(rule, now);
+        self.emit_site(t);
     }
 
     /// Takes one failure back from the site-wide window.
@@ -715,33 +731,13 @@ impl Guard {
     /// The most severe verdict (`reset_required` > `deny` > `challenge` >
     /// `allow`); among denies the longest retry; ties to the first dimension.
     fn decide(&self, verdicts: &[Option<Verdict>; N]) -> Decision {
-        let mut best: Option<(usize, Verdict)> = None;
+        let mut decider = Decider::default();
         for (i, v) in verdicts.iter().enumerate() {
-            let Some(v) = *v else { continue };
-            if v.action == Action::Allow {
-                continue;
-            }
-            let better = match best {
-                None => true,
-                Some((_, b)) => {
-                    v.action > b.action
-                        || (v.action == b.action && v.retry_after_ms > b.retry_after_ms)
-                }
-            };
-            if better {
-                best = Some((i, v));
+            if let Some(v) = v {
+                decider.add(i, v);
             }
         }
-        match best {
-            Some((i, v)) => Decision {
-                action: v.action,
-                reason: Some(Dimension::from_index(i).into()),
-                retry_after_ms: v.retry_after_ms,
-                failures: v.failures,
-                degraded: false,
-            },
-            None => Decision::allow(verdicts[0].map_or(0, |v| v.failures)),
-        }
+        decider.decision()
     }
 
     fn table_now(&self) -> u64 {
@@ -877,6 +873,51 @@ impl Guard {
             }
         }
         Ok(())
+    }
+}
+
+/// Folds the dimensions' verdicts into the decision, one at a time in
+/// tie-break order: the most severe action (`reset_required` > `deny` >
+/// `challenge` > `allow`), among equal actions the longest retry, ties to the
+/// first dimension; an `allow` carries the first dimension's failures.
+#[derive(Default)]
+struct Decider {
+    best: Option<(usize, Verdict)>,
+    first: Option<u32>,
+}
+
+impl Decider {
+    #[inline(always)]
+    fn add(&mut self, i: usize, v: &Verdict) {
+        if i == 0 {
+            self.first = Some(v.failures);
+        }
+        if v.action == Action::Allow {
+            return;
+        }
+        let better = match &self.best {
+            None => true,
+            Some((_, b)) => {
+                v.action > b.action || (v.action == b.action && v.retry_after_ms > b.retry_after_ms)
+            }
+        };
+        if better {
+            self.best = Some((i, *v));
+        }
+    }
+
+    #[inline(always)]
+    fn decision(self) -> Decision {
+        match self.best {
+            Some((i, v)) => Decision {
+                action: v.action,
+                reason: Some(Dimension::from_index(i).into()),
+                retry_after_ms: v.retry_after_ms,
+                failures: v.failures,
+                degraded: false,
+            },
+            None => Decision::allow(self.first.unwrap_or(0)),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod slot;
 #[cfg(test)]
 mod tests;
 
+use std::num::NonZeroU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 use crate::counter::{Counter, RuleMs};
@@ -26,19 +27,19 @@ pub(crate) struct Bucket {
     slots: [Slot; BUCKET_SLOTS],
 }
 
-/// Where a key lives and how it is recognized.
+/// Where a key lives and how it is recognized: 16 bytes, and as small in an
+/// `Option` (the fingerprint is never 0), since an attempt's keys are copied
+/// between its calls. Its bucket and tag are bits of the fingerprint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SlotKey {
-    fp: u64,
-    tag: u32,
-    bucket: usize,
+    fp: NonZeroU64,
     owner: u64,
 }
 
 impl SlotKey {
     /// The key's fingerprint, with its dimension's code in the low 2 bits.
     pub(crate) fn fp(&self) -> u64 {
-        self.fp
+        self.fp.get()
     }
 
     /// The account's fingerprint for account-keyed keys, else 0.
@@ -49,6 +50,11 @@ impl SlotKey {
         } else {
             0
         }
+    }
+
+    /// The tag its counter's state carries: bits 3.. of the fingerprint.
+    fn tag(&self) -> u32 {
+        ((self.fp.get() >> 3) & ((1 << TAG_BITS) - 1)) as u32
     }
 }
 
@@ -127,13 +133,11 @@ impl Table {
     }
 
     pub(crate) fn key(&self, fp: u64, dimension: Dimension, owner: u64) -> SlotKey {
-        // The high 32 bits pick the bucket (multiply-shift: any bucket count);
-        // the stored word keeps the rest, with the dimension in the low bits.
-        let bucket = (((fp >> 32) * self.buckets.len() as u64) >> 32) as usize;
+        // The stored word keeps the hash's bits but the low 3: the dimension
+        // in bits 0..2, and bit 2 set so that no key's word is 0 (empty).
+        let word = (fp & !7) | 4 | code_of(dimension);
         SlotKey {
-            fp: (fp & !7) | 4 | code_of(dimension),
-            tag: ((fp >> 3) & ((1 << TAG_BITS) - 1)) as u32,
-            bucket,
+            fp: NonZeroU64::new(word).expect("bit 2 is set"),
             owner: if matches!(dimension, Dimension::IpRange) {
                 RANGE_OWNER
             } else {
@@ -142,24 +146,45 @@ impl Table {
         }
     }
 
+    /// The key's bucket: the fingerprint's high 32 bits, multiply-shifted
+    /// onto any bucket count.
+    #[inline]
+    fn bucket_index(&self, key: &SlotKey) -> usize {
+        (((key.fp() >> 32) * self.buckets.len() as u64) >> 32) as usize
+    }
+
+    #[inline]
+    fn bucket(&self, key: &SlotKey) -> &Bucket {
+        &self.buckets[self.bucket_index(key)]
+    }
+
     /// Hints the CPU to fetch the key's bucket: the probes of one attempt's
     /// dimensions then miss the cache in parallel rather than one by one.
     #[inline]
     pub(crate) fn prefetch(&self, key: &SlotKey) {
-        self.buckets.prefetch(key.bucket);
+        self.buckets.prefetch(self.bucket_index(key));
     }
 
+    /// The slot holding `key`. A bucket's occupied slots are a prefix of it:
+    /// `claim` takes the first empty slot and no slot ever becomes empty
+    /// again (evictions and clears replace, never remove), so the scan stops
+    /// at the first empty slot. A key claimed past it meanwhile was claimed
+    /// after this scan began; `claim` rescans and finds it.
     fn find(&self, key: &SlotKey) -> Option<&Slot> {
-        self.buckets[key.bucket]
-            .slots
-            .iter()
-            .find(|s| fp_of(s.ident.load(Acquire)) == key.fp)
+        for slot in &self.bucket(key).slots {
+            match fp_of(slot.ident.load(Acquire)) {
+                fp if fp == key.fp() => return Some(slot),
+                0 => return None,
+                _ => {}
+            }
+        }
+        None
     }
 
     /// The key's counter, if the table tracks it.
     pub(crate) fn get(&self, key: &SlotKey) -> Option<Counter> {
         let state = self.find(key)?.state.load(Acquire);
-        (tag_of(state) == key.tag).then(|| unpack(state))
+        (tag_of(state) == key.tag()).then(|| unpack(state))
     }
 
     /// Applies `f` to the key's counter with compare-and-swap until it sticks.
@@ -190,19 +215,19 @@ impl Table {
             };
             let mut current = slot.state.load(Acquire);
             loop {
-                if tag_of(current) != key.tag {
+                if tag_of(current) != key.tag() {
                     // `current` was read before the identity: a later claim
                     // of the slot changes the identity first, so this reset
                     // either sees that claim or fails its compare-and-swap.
-                    if fp_of(slot.ident.load(Acquire)) != key.fp {
+                    if fp_of(slot.ident.load(Acquire)) != key.fp() {
                         continue 'find; // evicted meanwhile
                     }
                     // Claimed for this key but not yet reset: finish the claim.
                     match slot
                         .state
-                        .compare_exchange(current, fresh(key.tag), AcqRel, Acquire)
+                        .compare_exchange(current, fresh(key.tag()), AcqRel, Acquire)
                     {
-                        Ok(_) => current = fresh(key.tag),
+                        Ok(_) => current = fresh(key.tag()),
                         Err(seen) => current = seen,
                     }
                     continue;
@@ -213,7 +238,7 @@ impl Table {
                 };
                 match slot.state.compare_exchange_weak(
                     current,
-                    pack(&new, key.tag),
+                    pack(&new, key.tag()),
                     AcqRel,
                     Acquire,
                 ) {
@@ -234,12 +259,12 @@ impl Table {
     /// at any instant leaves either the old identity or the new one, with its
     /// right owner, and never writes to a slot that has changed hands since.
     fn claim(&self, key: &SlotKey, rules: &[RuleMs; Dimension::COUNT], now: u64) -> Claim {
-        let slots = &self.buckets[key.bucket].slots;
+        let slots = &self.bucket(key).slots;
         let mut best: Option<(usize, u128, (u32, u32))> = None;
         for (i, slot) in slots.iter().enumerate() {
             let id = slot.ident.load(Acquire);
             let fp = fp_of(id);
-            if fp == key.fp {
+            if fp == key.fp() {
                 // Another thread claimed it since `find`: use that slot.
                 return Claim::Retry;
             }
@@ -248,7 +273,7 @@ impl Table {
                 break;
             }
             let state = slot.state.load(Acquire);
-            if tag_of(state) == key.tag {
+            if tag_of(state) == key.tag() {
                 // Same tag: a stale updater of the old key could not tell them apart.
                 continue;
             }
@@ -267,7 +292,7 @@ impl Table {
         pause::at(pause::Point::BeforeClaim);
         if slot
             .ident
-            .compare_exchange(victim, ident(key.fp, key.owner), AcqRel, Acquire)
+            .compare_exchange(victim, ident(key.fp(), key.owner), AcqRel, Acquire)
             .is_err()
         {
             return Claim::Retry;
