@@ -15,7 +15,8 @@ PY39_TESTS := tests/test_guard.py tests/test_conformance.py tests/test_shared_st
 
 TEST_TARGETS += test-python
 
-.PHONY: test-python test-python-abi3-py39 wheel-python lint-python bench-python bench-python-redis
+.PHONY: test-python test-python-abi3-py39 wheel-python lint-python bench-python bench-python-redis \
+  bench-python-callgrind
 
 $(PY):
 	python3 -m venv $(PY_VENV)
@@ -54,6 +55,11 @@ test-python-abi3-py39: wheel-python tools-redis
 
 bench-python: wheel-python
 	$(PY) $(PY_DIR)/bench/bench.py
+
+# Instructions per call of begin / check / record_failure / record_success under callgrind
+# (valgrind): noise-free figures for before/after a change to the binding. Not part of `make test`.
+bench-python-callgrind: wheel-python
+	$(PY) $(PY_DIR)/bench/callgrind.py
 
 # loginguard and django-axes (cache handler on django-redis) against one local redis-server.
 bench-python-redis: wheel-python tools-redis

@@ -57,6 +57,27 @@ fn opt_repr<T: std::fmt::Display>(v: Option<T>, quoted: bool) -> String {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Decision(pub(crate) loginguard::Decision);
 
+/// How many `allow` decisions (failures 0 to this, excluded) are built once and shared.
+const SHARED_ALLOWS: u32 = 64;
+
+impl Decision {
+    /// The Python object for a core decision. A `Decision` is an immutable value (equality and
+    /// hash by value, no `__dict__`), so the `allow`s that most attempts get are built once and
+    /// handed out again, as CPython does with small ints: no allocation and no free per call.
+    pub(crate) fn to_object(py: Python<'_>, d: loginguard::Decision) -> PyResult<Bound<'_, Self>> {
+        static ALLOWS: PyOnceLock<Vec<Py<Decision>>> = PyOnceLock::new();
+        if d.failures < SHARED_ALLOWS && d == loginguard::Decision::allow(d.failures) {
+            let allows = ALLOWS.get_or_try_init(py, || {
+                (0..SHARED_ALLOWS)
+                    .map(|f| Py::new(py, Decision(loginguard::Decision::allow(f))))
+                    .collect::<PyResult<_>>()
+            })?;
+            return Ok(allows[d.failures as usize].bind(py).clone());
+        }
+        Bound::new(py, Decision(d))
+    }
+}
+
 #[pymethods]
 impl Decision {
     /// `Action.ALLOW`, `CHALLENGE`, `DENY` or `RESET_REQUIRED`.

@@ -56,6 +56,26 @@ def test_decision_repr_and_immutability(guard: Guard) -> None:
     assert not d.lets_password_be_checked(challenge_passed=True)
 
 
+def test_allow_decisions_are_values_shared_between_calls() -> None:
+    # The binding hands out one object per common `allow`: nothing may be set on it, and
+    # counts past the shared ones still come back right.
+    policy = (
+        "[account]\nchallenge_after = 200\nlock_after = 300\nreset_after = 400\n"
+        "[account_ip]\nlock_after = 300\n[ip]\nchallenge_after = 300\nlock_after = 300\n"
+    )
+    a, b = Guard(policy, manual_clock=True), Guard(manual_clock=True)
+    assert a.check(**ALICE) == b.check(account="bob", ip="198.51.100.1")
+    for n in range(1, 100):
+        d = a.record_failure(**ALICE)
+        assert (d.action, d.reason, d.retry_after_ms, d.failures) == (Action.ALLOW, None, None, n)
+    assert not hasattr(d, "__dict__")
+    with pytest.raises(AttributeError):
+        d.failures = 0  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        d.note = "mine"  # type: ignore[attr-defined]
+    assert b.record_failure(account="bob", ip="198.51.100.1").failures == 1
+
+
 def test_lock_ends_on_the_manual_clock(guard: Guard) -> None:
     for _ in range(11):
         guard.record_failure(**ALICE)
