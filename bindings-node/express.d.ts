@@ -1,4 +1,5 @@
 import type { Request, RequestHandler } from 'express'
+import type { Decision, Reason } from './loginguard'
 import type {
   SharedAsyncLoginGuardRequest,
   SharedDeviceCookieOptions,
@@ -57,5 +58,20 @@ declare global {
  * `verifyCaptcha(req)` passes, 403 `password_reset_required`; otherwise `next()`.
  */
 declare function loginguard(options: LoginGuardOptions): RequestHandler
+
+/** The JSON body of a refusal: why, and what the user can do. */
+export type RefusalBody =
+  | { error: 'challenge_required'; reason: Reason; message: string }
+  | { error: 'too_many_attempts'; reason: Reason; retryAfterSeconds: number; message: string }
+  | { error: 'forbidden'; reason: 'denylist'; message: string }
+  | { error: 'password_reset_required'; reason: Reason; message: string; resetUrl?: string }
+
+/**
+ * The body the middleware answers `decision` with when it refuses (the CAPTCHA not passed),
+ * e.g. to tell the page the next step after a wrong password (`req.loginguard.failure()`);
+ * `null` for `allow`. `passwordResetUrl` as given to the middleware.
+ */
+declare function refusalBody(decision: Decision, options?: { passwordResetUrl?: string }): RefusalBody | null
+
 export default loginguard
-export { loginguard }
+export { loginguard, refusalBody }

@@ -3,7 +3,7 @@
 // (`begin`) before the password is checked and answers refusals itself; the
 // route reports the outcome with req.loginguard.success() / .failure().
 
-const { beginLogin, loginOptions, retryAfterHeader } = require('./lib/login.js')
+const { beginLogin, loginOptions, refusalBody, retryAfterHeader } = require('./lib/login.js')
 
 // A 400 for an attempt that cannot be keyed: JSON for clients that take it, else short text.
 function invalidAttempt(req, res, message) {
@@ -63,3 +63,4 @@ function loginguard(options) {
 module.exports = loginguard
 module.exports.loginguard = loginguard
 module.exports.default = loginguard
+module.exports.refusalBody = refusalBody

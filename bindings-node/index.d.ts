@@ -48,11 +48,12 @@ export declare class NativeGuard {
   /** `stats` off the JS thread. */
   statsAsync(): Promise<Stats | Error>
   /**
-   * This guard's hot path: `check(account, ip, device)`, `begin(account, ip, device,
-   * challengePassed)` and `recordFailure(account, ip, device)`, each answering a
-   * packed decision (see `loginguard.js`) or, when it does not pack, a `Decision`.
+   * This guard's hot path: `check(account, ip, device?)`, `begin(account, ip,
+   * challengePassed, device?)` and `recordFailure(account, ip, device?)`, each answering
+   * a packed decision (see `loginguard.js`) or, when it does not pack, a `Decision`.
+   * A device left out costs nothing to read.
    */
-  hotPath(): { check(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined): number | Decision; begin(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined, challengePassed?: boolean | null): number | Decision; recordFailure(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined): number | Decision }
+  hotPath(): { check(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device?: string | Uint8Array | null): number | Decision; begin(account: string | null | undefined, ip: string | Uint8Array | null | undefined, challengePassed: boolean | null | undefined, device?: string | Uint8Array | null): number | Decision; recordFailure(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device?: string | Uint8Array | null): number | Decision }
   /** Records a successful login (`afterBegin`: this attempt went through `begin`). */
   recordSuccess(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined, afterBegin?: boolean | null): void
   /** Clears every counter of the account, `reset_required` included. */
@@ -168,6 +169,12 @@ export interface RedisStats {
   casExhausted: number
   /** `check`s and `begin`s answered by the local lock cache. */
   lockCacheHits: number
+  /** Times this process restored a missing meta key. */
+  metaHealed: number
+  /** Times the meta key held another store's blob (another secret or epoch). */
+  metaMismatches: number
+  /** Times the meta key named another policy (expected in a rolling deploy). */
+  policyMismatches: number
   /** Whether the circuit breaker is open (Redis failed repeatedly). */
   circuitOpen: boolean
   /** Redis's `evicted_keys`; `null` when unknown. */

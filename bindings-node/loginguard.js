@@ -134,17 +134,21 @@ class Guard extends EventEmitter {
 
   check(attempt) {
     const a = attemptObject(attempt)
-    return this.#decision(this.#hot.check(a.account, a.ip, a.device))
+    const d = a.device
+    return this.#decision(d === undefined ? this.#hot.check(a.account, a.ip) : this.#hot.check(a.account, a.ip, d))
   }
 
   begin(attempt) {
     const a = attemptObject(attempt)
-    return this.#decision(this.#hot.begin(a.account, a.ip, a.device, a.challengePassed))
+    const d = a.device
+    const passed = a.challengePassed ?? false
+    return this.#decision(d === undefined ? this.#hot.begin(a.account, a.ip, passed) : this.#hot.begin(a.account, a.ip, passed, d))
   }
 
   recordFailure(attempt) {
     const a = attemptObject(attempt)
-    return this.#decision(this.#hot.recordFailure(a.account, a.ip, a.device))
+    const d = a.device
+    return this.#decision(d === undefined ? this.#hot.recordFailure(a.account, a.ip) : this.#hot.recordFailure(a.account, a.ip, d))
   }
 
   recordSuccess(attempt) {
@@ -253,7 +257,7 @@ class AsyncGuard extends EventEmitter {
     const a = attemptObject(attempt)
     if (this.#hot !== null) {
       const hot = this.#hot
-      const n = op === CHECK ? hot.check(a.account, a.ip, a.device) : op === BEGIN ? hot.begin(a.account, a.ip, a.device, challengePassed) : hot.recordFailure(a.account, a.ip, a.device)
+      const n = op === CHECK ? hot.check(a.account, a.ip, a.device) : op === BEGIN ? hot.begin(a.account, a.ip, challengePassed ?? false, a.device) : hot.recordFailure(a.account, a.ip, a.device)
       return this.#unpacked(n)
     }
     const decision = settled(await this.#native.decideAsync(op, a.account, a.ip, a.device, challengePassed))

@@ -7,6 +7,7 @@ const require = createRequire(import.meta.url)
 const express = require('express')
 const { Guard } = require('../loginguard.js')
 const loginguard = require('../express.js')
+const { refusalBody } = require('../express.js')
 
 const USERS = { alice: 'correct horse', bob: 'battery staple' }
 const SECRET = 'test-device-secret'
@@ -87,6 +88,41 @@ test('the seed story over HTTP: 4 failures, then a CAPTCHA, then a lock with Ret
   assert.match(ok.headers.get('set-cookie'), /^loginguard_device=[^;]+; Max-Age=\d+; Path=\/; HttpOnly; SameSite=Lax$/)
   // The success cleared alice's counters.
   assert.deepEqual(app.guard.check({ account: 'alice', ip: '127.0.0.1' }).action, 'allow')
+})
+
+test('refusalBody(decision) is the body the middleware refuses that decision with', async (t) => {
+  const options = { passwordResetUrl: '/password-reset' }
+  // The body sent over HTTP beside refusalBody of the decision the attempt faced (check changes nothing).
+  const both = async (app, fields, ip, headers) => {
+    const expected = refusalBody(app.guard.check({ account: fields.username, ip }), options)
+    const got = await app.login(fields, headers)
+    return [got.status, got.body, expected]
+  }
+  const app = await start()
+  t.after(app.close)
+  assert.equal(refusalBody(app.guard.check({ account: 'alice', ip: '127.0.0.1' })), null, 'allow')
+  for (let i = 0; i < 4; i++) await app.login({ username: 'alice', password: 'guess' })
+  const [status, body, expected] = await both(app, { username: 'alice', password: 'correct horse' }, '127.0.0.1')
+  assert.equal(status, 403)
+  assert.deepEqual(body, expected)
+  assert.equal(expected.error, 'challenge_required')
+  for (let i = 0; i < 7; i++) await app.login({ username: 'alice', password: 'guess', captcha: 'solved' })
+  const denied = await both(app, { username: 'alice', password: 'correct horse', captcha: 'solved' }, '127.0.0.1')
+  assert.equal(denied[0], 429)
+  assert.deepEqual(denied[1], denied[2])
+  assert.equal(denied[2].message, 'Too many failed logins for this account from your network. Try again in 60 s.')
+
+  const other = await start({ policy: 'deny_cidrs = ["192.0.2.0/24"]\n[account]\nreset_after = 5', trustProxy: true })
+  t.after(other.close)
+  for (let i = 0; i < 6; i++) await other.login({ username: 'bob', password: 'guess', captcha: 'solved' })
+  const reset = await both(other, { username: 'bob', password: 'battery staple', captcha: 'solved' }, '127.0.0.1')
+  assert.deepEqual([reset[0], reset[1]], [403, reset[2]])
+  assert.deepEqual([reset[2].error, reset[2].resetUrl], ['password_reset_required', '/password-reset'])
+  assert.equal(refusalBody(other.guard.check({ account: 'bob' })).resetUrl, undefined, 'no resetUrl unless given')
+  const listed = await both(other, { username: 'carol', password: 'x' }, '192.0.2.5', { 'x-forwarded-for': '192.0.2.5' })
+  assert.deepEqual([listed[0], listed[1]], [403, listed[2]])
+  assert.equal(listed[2].error, 'forbidden')
+  assert.throws(() => refusalBody(undefined), { code: 'ERR_LOGINGUARD_TYPE' })
 })
 
 test('unknown and known usernames get the same answers', async (t) => {

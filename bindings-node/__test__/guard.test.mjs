@@ -58,6 +58,25 @@ test('ip and device as bytes (Buffer, Uint8Array) key like their text', () => {
   assert.equal(g.inspect({ ip: '192.0.2.9' }).dimensions[0].failures, 0)
 })
 
+test('text keys as the UTF-8 Node gives it: short or long, ASCII or not, a lone surrogate as U+FFFD', () => {
+  const g = new Guard({ manualClock: true })
+  const texts = ['Zoë', 'ÉLODIE', 'smile 😀', 'lone \uD800 high', 'lone \uDC00 low', 'ends high \uD83D', '\uDE00 starts low', 'ß'.repeat(120)]
+  for (const [i, device] of texts.entries()) {
+    const account = `owner${i}`
+    g.recordFailure({ account, device })
+    // Buffer.from writes the UTF-8 that Node-API gives (a lone surrogate as EF BF BD).
+    assert.equal(g.inspect({ account, device: Buffer.from(device) }).dimensions[0].failures, 1, JSON.stringify(device))
+  }
+  // Accounts beside the device texts, and long ones (read another way, from 256 UTF-16 units).
+  for (const account of [...texts, 'x'.repeat(255) + 'é\uD800', 'y'.repeat(256), 'é'.repeat(510) + '\uDFFF', 'z'.repeat(1023)]) {
+    for (let i = 0; i < 4; i++) g.recordFailure({ account, ip: '198.51.100.4' })
+    const d = g.check({ account, ip: '198.51.100.4' })
+    assert.deepEqual([d.action, d.reason, d.failures], ['challenge', 'account', 4], JSON.stringify(account))
+    assert.equal(g.inspect({ account }).dimensions[0].failures, 4, JSON.stringify(account))
+    g.resetIp('198.51.100.4')
+  }
+})
+
 test('inspect and stats report plain objects', () => {
   const g = new Guard({ policy: '[store]\ncapacity = 4096', manualClock: true })
   for (let i = 0; i < 11; i++) g.recordFailure(alice)

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { needsRedis, startRedis } from '../bench/redis-server.mjs'
+import { needsRedis, redisCommand, startRedis } from '../bench/redis-server.mjs'
 
 const require = createRequire(import.meta.url)
 const { AsyncGuard, Guard } = require('../loginguard.js')
@@ -131,6 +131,21 @@ test('round trips, from stats().redis: check 1, begin and recordFailure at most 
   assert.equal(r.errors, 0)
   assert.equal(r.circuitOpen, false)
   assert.equal((await (await AsyncGuard.create({})).stats()).redis, null)
+})
+
+test('stats().redis counts meta keys healed and mismatched, and policies mismatched', opts, async () => {
+  const first = policy()
+  const g = await AsyncGuard.create({ policy: first, manualClock: true })
+  await g.recordFailure({ account: 'alice', ip: '203.0.113.7' })
+  const r = (await g.stats()).redis
+  assert.deepEqual([r.metaHealed, r.metaMismatches, r.policyMismatches], [0, 0, 0])
+  const prefix = /prefix = "([^"]+)"/.exec(first)[1]
+  await redisCommand(redis.port, 'DEL', `${prefix}:meta`)
+  assert.equal((await g.stats()).redis.metaHealed, 1, 'stats() restored the meta key')
+  // A second guard on the same prefix with another policy: a rolling deploy.
+  const other = await AsyncGuard.create({ policy: `[account]\nchallenge_after = 5\n${first}`, manualClock: true })
+  assert.equal((await other.stats()).redis.policyMismatches, 1)
+  assert.equal((await other.stats()).redis.metaMismatches, 0)
 })
 
 test('32 concurrent recordFailure promises on one key end with exactly 32 failures', opts, async () => {

@@ -8,7 +8,7 @@ import {
   type LoginGuardError,
   type PolicyObject,
 } from 'loginguard'
-import loginguard from 'loginguard/express'
+import loginguard, { refusalBody, type RefusalBody } from 'loginguard/express'
 
 const guard = new Guard({ policy: '[account]\nchallenge_after = 3\n' })
 const strict: PolicyObject = {
@@ -71,8 +71,14 @@ app.post(
   (req, res) => {
     const account: string | undefined = req.loginguard?.account
     const ok = account !== undefined && req.body.password === 'correct horse'
-    if (ok) req.loginguard?.success()
-    else req.loginguard?.failure()
-    res.status(ok ? 200 : 401).end()
+    if (ok) {
+      req.loginguard?.success()
+      return res.status(200).end()
+    }
+    const now = req.loginguard?.failure()
+    // The next step, in the words the middleware refuses with (null: just a wrong password).
+    const next: RefusalBody | null = now ? refusalBody(now, { passwordResetUrl: '/password-reset' }) : null
+    if (next?.error === 'too_many_attempts') console.log(`retry in ${next.retryAfterSeconds} s`)
+    res.status(401).json({ error: 'invalid_credentials', next })
   },
 )

@@ -192,6 +192,21 @@ function refusal(decision, challengePassed, passwordResetUrl) {
   }
 }
 
+/**
+ * The JSON body the login middleware answers `decision` with when it refuses, the CAPTCHA
+ * not passed: the next step to show after a failed password, in the middleware's words.
+ * Null when the password may be checked (`allow`).
+ */
+function refusalBody(decision, options) {
+  if (decision === null || typeof decision !== 'object') {
+    throw configError('refusalBody(decision) takes a decision from the guard')
+  }
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw configError('options must be an object like { passwordResetUrl }')
+  }
+  return refusal(decision, false, options?.passwordResetUrl)?.body ?? null
+}
+
 function retryAfterHeader(retryAfterMs) {
   return String(Math.ceil(retryAfterMs / 1000))
 }
@@ -270,6 +285,7 @@ module.exports = {
   keyable,
   loginOptions,
   refusal,
+  refusalBody,
   retryAfterHeader,
   ACCOUNT_REFUSED,
   NO_ACCOUNT,

@@ -399,6 +399,12 @@ pub struct RedisStats {
     pub cas_exhausted: f64,
     /// `check`s and `begin`s answered by the local lock cache.
     pub lock_cache_hits: f64,
+    /// Times this process restored a missing meta key.
+    pub meta_healed: f64,
+    /// Times the meta key held another store's blob (another secret or epoch).
+    pub meta_mismatches: f64,
+    /// Times the meta key named another policy (expected in a rolling deploy).
+    pub policy_mismatches: f64,
     /// Whether the circuit breaker is open (Redis failed repeatedly).
     pub circuit_open: bool,
     /// Redis's `evicted_keys`; `null` when unknown.
@@ -418,6 +424,9 @@ impl From<loginguard::RedisStats> for RedisStats {
             cas_retries: r.cas_retries as f64,
             cas_exhausted: r.cas_exhausted as f64,
             lock_cache_hits: r.lock_cache_hits as f64,
+            meta_healed: r.meta_healed as f64,
+            meta_mismatches: r.meta_mismatches as f64,
+            policy_mismatches: r.policy_mismatches as f64,
             circuit_open: r.circuit_open,
             evicted_keys: r.evicted_keys.map(|n| n as f64),
             may_evict_counters: r.may_evict_counters,

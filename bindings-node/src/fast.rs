@@ -32,6 +32,11 @@ struct Bound {
     op: Op,
 }
 
+/// Strings shorter than this many UTF-16 units are read in one Node-API call.
+const UNITS: usize = 256;
+/// Room for `UNITS` units as UTF-8, and for any account the core accepts (1024 bytes).
+const BYTES: usize = 1032;
+
 /// One argument as given: absent, text or bytes, borrowed for the call.
 #[derive(Debug, Clone, Copy)]
 enum Arg<'a> {
@@ -159,11 +164,17 @@ unsafe fn decide(
     }
     // SAFETY: `data` is the `Bound` this function was created with; it lives as long as the function.
     let bound = unsafe { &*data.cast::<Bound>() };
+    // `begin(account, ip, challengePassed, device?)`, the others `(account, ip, device?)`.
+    let device_at = match bound.op {
+        Op::Begin => 3,
+        Op::Check | Op::RecordFailure => 2,
+    };
 
     // Uninitialized: zeroing them would cost more than copying a short string in.
-    let mut account_stack = [MaybeUninit::<u8>::uninit(); 1032];
-    let mut ip_stack = [MaybeUninit::<u8>::uninit(); 64];
-    let mut device_stack = [MaybeUninit::<u8>::uninit(); 264];
+    let mut units = [MaybeUninit::<u16>::uninit(); UNITS];
+    let mut account_stack = [MaybeUninit::<u8>::uninit(); BYTES];
+    let mut ip_stack = [MaybeUninit::<u8>::uninit(); BYTES];
+    let mut device_stack = [MaybeUninit::<u8>::uninit(); BYTES];
     let (mut account_heap, mut ip_heap, mut device_heap) = (Vec::new(), Vec::new(), Vec::new());
     // SAFETY: the arguments are live values of this call.
     let (account, ip, device) = unsafe {
@@ -171,20 +182,35 @@ unsafe fn decide(
             read(
                 env,
                 argv[0],
+                &mut units,
                 &mut account_stack,
                 &mut account_heap,
                 "account",
                 false,
             )?,
-            read(env, argv[1], &mut ip_stack, &mut ip_heap, "ip", true)?,
             read(
                 env,
-                argv[2],
-                &mut device_stack,
-                &mut device_heap,
-                "device",
+                argv[1],
+                &mut units,
+                &mut ip_stack,
+                &mut ip_heap,
+                "ip",
                 true,
             )?,
+            // Passed only when given: an absent device costs no Node-API call.
+            if argc > device_at {
+                read(
+                    env,
+                    argv[device_at],
+                    &mut units,
+                    &mut device_stack,
+                    &mut device_heap,
+                    "device",
+                    true,
+                )?
+            } else {
+                Arg::Absent
+            },
         )
     };
     let attempt = Attempt {
@@ -207,7 +233,7 @@ unsafe fn decide(
     let decision = match bound.op {
         Op::Check => guard.check(&attempt),
         // SAFETY: a live argument of this call.
-        Op::Begin => guard.begin(&attempt, unsafe { flag(env, argv[3], "challengePassed")? }),
+        Op::Begin => guard.begin(&attempt, unsafe { flag(env, argv[2], "challengePassed")? }),
         Op::RecordFailure => guard.record_failure(&attempt),
     }
     .map_err(crate::error::from_core)?;
@@ -215,6 +241,13 @@ unsafe fn decide(
     let events = bound.core.listening.load(Relaxed) && bound.core.has_pending();
     let mut out = ptr::null_mut();
     match convert::pack(&decision, events) {
+        // No retry time: a small integer, which V8 makes without a heap number.
+        Some(n) if n < 2_147_483_648.0 => {
+            // SAFETY: `env` is live; `out` receives the number.
+            if unsafe { sys::napi_create_int32(env, n as i32, &mut out) } != sys::Status::napi_ok {
+                return Err(internal("napi_create_int32"));
+            }
+        }
         Some(n) => {
             // SAFETY: `env` is live; `out` receives the number.
             if unsafe { sys::napi_create_double(env, n, &mut out) } != sys::Status::napi_ok {
@@ -231,64 +264,54 @@ unsafe fn decide(
 }
 
 /// SAFETY: `value` must be a live value of the current call in `env`.
+#[inline(always)]
 unsafe fn read<'a>(
     env: sys::napi_env,
     value: sys::napi_value,
-    stack: &'a mut [MaybeUninit<u8>],
+    units: &mut [MaybeUninit<u16>; UNITS],
+    stack: &'a mut [MaybeUninit<u8>; BYTES],
     heap: &'a mut Vec<u8>,
     name: &str,
     bytes_allowed: bool,
 ) -> Result<Arg<'a>, Error> {
+    // Strings first, as UTF-16: V8 copies those out far cheaper than it encodes UTF-8,
+    // and most arguments are short strings (this also spares a `napi_typeof`).
+    let mut len = 0usize;
+    // SAFETY: writes at most `UNITS` units, NUL included, into `units`.
+    let status = unsafe {
+        sys::napi_get_value_string_utf16(env, value, units.as_mut_ptr().cast(), UNITS, &mut len)
+    };
+    if status == sys::Status::napi_ok && len + 1 < UNITS {
+        // SAFETY: Node wrote `len` units (and a NUL) at the start of `units`.
+        let units = unsafe { std::slice::from_raw_parts(units.as_ptr().cast::<u16>(), len) };
+        return Ok(Arg::Text(utf8(units, stack)));
+    }
+    // SAFETY: per this function's contract.
+    unsafe { read_other(env, value, status, stack, heap, name, bytes_allowed) }
+}
+
+/// A long string, nothing, or bytes: out of the hot path.
+/// SAFETY: `value` must be a live value of the current call in `env`.
+#[cold]
+#[inline(never)]
+unsafe fn read_other<'a>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    status: sys::napi_status,
+    stack: &'a mut [MaybeUninit<u8>; BYTES],
+    heap: &'a mut Vec<u8>,
+    name: &str,
+    bytes_allowed: bool,
+) -> Result<Arg<'a>, Error> {
+    if status == sys::Status::napi_ok {
+        // SAFETY: per this function's contract; `value` is a string.
+        return unsafe { read_long(env, value, stack, heap, name) };
+    }
     let expected = if bytes_allowed {
         "a string, a Buffer or a Uint8Array"
     } else {
         "a string"
     };
-    // Strings first: most arguments are strings, and this spares a `napi_typeof`.
-    let mut len = 0usize;
-    // SAFETY: writes at most `stack.len()` bytes, NUL included, into `stack`.
-    let status = unsafe {
-        sys::napi_get_value_string_utf8(
-            env,
-            value,
-            stack.as_mut_ptr().cast(),
-            stack.len(),
-            &mut len,
-        )
-    };
-    if status == sys::Status::napi_ok {
-        let text: &[u8] = if len + 1 < stack.len() {
-            // SAFETY: Node wrote `len` bytes (and a NUL) at the start of `stack`.
-            unsafe { std::slice::from_raw_parts(stack.as_ptr().cast::<u8>(), len) }
-        } else {
-            // It may not have fitted: ask for the length, then copy it whole.
-            // SAFETY: a null buffer asks only for the length.
-            let status = unsafe {
-                sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len)
-            };
-            if status != sys::Status::napi_ok {
-                return Err(internal("napi_get_value_string_utf8"));
-            }
-            heap.resize(len + 1, 0);
-            // SAFETY: `heap` has room for `len` bytes and the NUL.
-            let status = unsafe {
-                sys::napi_get_value_string_utf8(
-                    env,
-                    value,
-                    heap.as_mut_ptr().cast(),
-                    heap.len(),
-                    &mut len,
-                )
-            };
-            if status != sys::Status::napi_ok {
-                return Err(internal("napi_get_value_string_utf8"));
-            }
-            &heap[..len]
-        };
-        return std::str::from_utf8(text)
-            .map(Arg::Text)
-            .map_err(|_| crate::error::new(Code::InvalidUtf8, format!("invalid utf-8 in {name}")));
-    }
     let mut ty = 0;
     // SAFETY: per this function's contract.
     if unsafe { sys::napi_typeof(env, value, &mut ty) } != sys::Status::napi_ok {
@@ -332,8 +355,100 @@ unsafe fn read<'a>(
     }
 }
 
+/// `units` as UTF-8 in `out`, a lone surrogate as U+FFFD: the bytes that
+/// `napi_get_value_string_utf8` (V8's `REPLACE_INVALID_UTF8`) would have written.
+fn utf8<'a>(units: &[u16], out: &'a mut [MaybeUninit<u8>; BYTES]) -> &'a str {
+    // ASCII nearly always: one pass narrows and checks, 8 units at a time.
+    let mut seen = 0u16;
+    let mut bytes = out[..units.len()].chunks_exact_mut(8);
+    let mut chunks = units.chunks_exact(8);
+    for (bytes, chunk) in (&mut bytes).zip(&mut chunks) {
+        for (byte, &unit) in bytes.iter_mut().zip(chunk) {
+            byte.write(unit as u8);
+            seen |= unit;
+        }
+    }
+    let rest = chunks.remainder();
+    for (byte, &unit) in bytes.into_remainder().iter_mut().zip(rest) {
+        byte.write(unit as u8);
+        seen |= unit;
+    }
+    let len = if seen < 0x80 {
+        units.len()
+    } else {
+        let mut len = 0;
+        for c in char::decode_utf16(units.iter().copied()) {
+            let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+            // At most 3 bytes per unit (4 per pair), so `BYTES` holds `UNITS` units.
+            for &byte in c.encode_utf8(&mut [0; 4]).as_bytes() {
+                out[len].write(byte);
+                len += 1;
+            }
+        }
+        len
+    };
+    // SAFETY: the first `len` bytes of `out` were written above, and are UTF-8: each
+    // below 0x80 (ASCII), or whole characters from `char::encode_utf8`.
+    unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(out.as_ptr().cast(), len)) }
+}
+
+/// A string of `UNITS` units or more (over-long, mostly), as UTF-8 from Node.
+/// SAFETY: `value` must be a live string of the current call in `env`.
+unsafe fn read_long<'a>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    stack: &'a mut [MaybeUninit<u8>; BYTES],
+    heap: &'a mut Vec<u8>,
+    name: &str,
+) -> Result<Arg<'a>, Error> {
+    let mut len = 0usize;
+    // SAFETY: writes at most `BYTES` bytes, NUL included, into `stack`.
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(env, value, stack.as_mut_ptr().cast(), BYTES, &mut len)
+    };
+    if status != sys::Status::napi_ok {
+        return Err(internal("napi_get_value_string_utf8"));
+    }
+    let text: &[u8] = if len + 1 < BYTES {
+        // SAFETY: Node wrote `len` bytes (and a NUL) at the start of `stack`.
+        unsafe { std::slice::from_raw_parts(stack.as_ptr().cast::<u8>(), len) }
+    } else {
+        // It may not have fitted: ask for the length, then copy it whole.
+        // SAFETY: a null buffer asks only for the length.
+        let status =
+            unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) };
+        if status != sys::Status::napi_ok {
+            return Err(internal("napi_get_value_string_utf8"));
+        }
+        heap.resize(len + 1, 0);
+        // SAFETY: `heap` has room for `len` bytes and the NUL.
+        let status = unsafe {
+            sys::napi_get_value_string_utf8(
+                env,
+                value,
+                heap.as_mut_ptr().cast(),
+                heap.len(),
+                &mut len,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            return Err(internal("napi_get_value_string_utf8"));
+        }
+        &heap[..len]
+    };
+    std::str::from_utf8(text)
+        .map(Arg::Text)
+        .map_err(|_| crate::error::new(Code::InvalidUtf8, format!("invalid utf-8 in {name}")))
+}
+
 /// SAFETY: `value` must be a live value of the current call in `env`.
 unsafe fn flag(env: sys::napi_env, value: sys::napi_value, name: &str) -> Result<bool, Error> {
+    let mut b = false;
+    // Booleans first (`loginguard.js` passes one): this spares a `napi_typeof`.
+    // SAFETY: per this function's contract.
+    if unsafe { sys::napi_get_value_bool(env, value, &mut b) } == sys::Status::napi_ok {
+        return Ok(b);
+    }
     let mut ty = 0;
     // SAFETY: per this function's contract.
     if unsafe { sys::napi_typeof(env, value, &mut ty) } != sys::Status::napi_ok {
@@ -341,12 +456,6 @@ unsafe fn flag(env: sys::napi_env, value: sys::napi_value, name: &str) -> Result
     }
     match ty {
         sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(false),
-        sys::ValueType::napi_boolean => {
-            let mut b = false;
-            // SAFETY: `value` is a boolean.
-            unsafe { sys::napi_get_value_bool(env, value, &mut b) };
-            Ok(b)
-        }
         _ => Err(type_error(name, "a boolean")),
     }
 }

@@ -318,12 +318,13 @@ impl NativeGuard {
         })
     }
 
-    /// This guard's hot path: `check(account, ip, device)`, `begin(account, ip, device,
-    /// challengePassed)` and `recordFailure(account, ip, device)`, each answering a
-    /// packed decision (see `loginguard.js`) or, when it does not pack, a `Decision`.
+    /// This guard's hot path: `check(account, ip, device?)`, `begin(account, ip,
+    /// challengePassed, device?)` and `recordFailure(account, ip, device?)`, each answering
+    /// a packed decision (see `loginguard.js`) or, when it does not pack, a `Decision`.
+    /// A device left out costs nothing to read.
     #[napi(
         catch_unwind,
-        ts_return_type = "{ check(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined): number | Decision; begin(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined, challengePassed?: boolean | null): number | Decision; recordFailure(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined): number | Decision }"
+        ts_return_type = "{ check(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device?: string | Uint8Array | null): number | Decision; begin(account: string | null | undefined, ip: string | Uint8Array | null | undefined, challengePassed: boolean | null | undefined, device?: string | Uint8Array | null): number | Decision; recordFailure(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device?: string | Uint8Array | null): number | Decision }"
     )]
     pub fn hot_path<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>> {
         fast::functions(env, &self.core)

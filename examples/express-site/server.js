@@ -18,6 +18,7 @@ const requireFromBinding = createRequire(path.join(__dirname, '..', '..', 'bindi
 const express = requireFromBinding('express')
 const { Guard } = requireFromBinding('loginguard')
 const loginguard = requireFromBinding('loginguard/express')
+const { refusalBody } = loginguard
 
 const PORT = Number(process.env.PORT || 3000)
 const HOST = process.env.HOST || '127.0.0.1'
@@ -87,40 +88,6 @@ const guard = Guard.fromPolicyFile(path.join(__dirname, 'loginguard.toml'))
 const app = express()
 if (process.env.TRUST_PROXY) app.set('trust proxy', process.env.TRUST_PROXY)
 
-const WHERE = {
-  account: 'on this account',
-  account_ip: 'on this account from your network',
-  ip: 'from your network',
-  ip_range: 'from your network',
-  device: 'on this account on this device',
-}
-
-// What the login page shows after a wrong password: the next step, in the middleware's words.
-function nextStep(decision) {
-  switch (decision.action) {
-    case 'challenge':
-      return {
-        error: 'challenge_required',
-        reason: decision.reason,
-        message:
-          decision.reason === 'site'
-            ? 'We are seeing unusual login activity, please complete the CAPTCHA.'
-            : 'Complete the CAPTCHA to log in.',
-      }
-    case 'deny':
-      return {
-        error: 'too_many_attempts',
-        reason: decision.reason,
-        retryAfterSeconds: Math.ceil(decision.retryAfterMs / 1000),
-        message: `Too many failed logins ${WHERE[decision.reason]}.`,
-      }
-    case 'reset_required':
-      return { error: 'password_reset_required', reason: decision.reason, resetUrl: '/password-reset' }
-    default:
-      return null
-  }
-}
-
 app.post(
   '/api/login',
   express.json(),
@@ -148,7 +115,9 @@ app.post(
       return res.json({ ok: true, account })
     }
     const after = req.loginguard.failure()
-    res.status(401).json({ error: 'invalid_credentials', message: 'Wrong username or password.', next: nextStep(after) })
+    // The next step (null: just a wrong password), in the words the middleware refuses with.
+    const next = refusalBody(after, { passwordResetUrl: '/password-reset' })
+    res.status(401).json({ error: 'invalid_credentials', message: 'Wrong username or password.', next })
   },
 )
 
@@ -320,6 +289,12 @@ const LOGIN_PAGE = `
   const challenge = document.getElementById('loginguard-challenge')
   const blocked = document.getElementById('loginguard-blocked')
 
+  // The page's own words for the refusal's machine-readable reason (the countdown says when).
+  const WHERE = {
+    account: 'on this account',
+    account_ip: 'on this account from your network',
+    device: 'on this account on this device',
+  }
   function minutes(seconds) {
     return seconds < 120 ? seconds + ' seconds' : Math.ceil(seconds / 60) + ' minutes'
   }
@@ -342,7 +317,7 @@ const LOGIN_PAGE = `
       const seconds = Number(retryAfter || step.retryAfterSeconds)
       blocked.querySelector('.loginguard-message').textContent = step.reason === 'ip' || step.reason === 'ip_range'
         ? 'Too many failed logins from your network. Try again in ' + minutes(seconds) + ', or from another network.'
-        : step.message + ' Try again in ' + minutes(seconds) + '.'
+        : 'Too many failed logins ' + WHERE[step.reason] + '. Try again in ' + minutes(seconds) + '.'
       form.hidden = true
       error.hidden = true
       blocked.hidden = false
