@@ -209,17 +209,22 @@ impl Guard {
         let site = self.site_challenge(keys, now);
         let mut decider = Decider::default();
         for (i, key) in keys.governing() {
-            let counter = self.table.get(key).unwrap_or_default();
-            decider.add(i, &counter.verdict(now, &self.rules[i]));
+            decider.add(i, &self.verdict(i, key, now));
         }
         floor(decider.decision(), site)
+    }
+
+    /// Dimension `i`'s verdict on `key` now (an untracked key's: all zeros).
+    #[inline(always)]
+    fn verdict(&self, i: usize, key: &SlotKey, now: u64) -> Verdict {
+        let counter = self.table.get(key).unwrap_or_default();
+        counter.verdict(now, &self.rules[i])
     }
 
     fn verdicts(&self, keys: &Keys<'_>, now: u64) -> [Option<Verdict>; N] {
         let mut verdicts = [None; N];
         for (i, key) in keys.governing() {
-            let counter = self.table.get(key).unwrap_or_default();
-            verdicts[i] = Some(counter.verdict(now, &self.rules[i]));
+            verdicts[i] = Some(self.verdict(i, key, now));
         }
         verdicts
     }
@@ -629,14 +634,9 @@ impl Guard {
     #[inline(always)]
     fn site_record(&self, now: u64) {
         if let Some(rule) = &self.site {
-            self.site_record_on(rule, now);
+            let t = self.table.counters().site.record(rule, now);
+            self.emit_site(t);
         }
-    }
-
-    #[inline(always)]
-    fn site_record_on(&self, rule: &SiteRuleMs, now: u64) {
-        let t = self.table.counters().site.record(rule, now);
-        self.emit_site(t);
     }
 
     /// Takes one failure back from the site-wide window.
@@ -883,14 +883,15 @@ impl Guard {
 #[derive(Default)]
 struct Decider {
     best: Option<(usize, Verdict)>,
-    first: Option<u32>,
+    /// The first dimension's failures (0 when it does not govern).
+    first: u32,
 }
 
 impl Decider {
     #[inline(always)]
     fn add(&mut self, i: usize, v: &Verdict) {
         if i == 0 {
-            self.first = Some(v.failures);
+            self.first = v.failures;
         }
         if v.action == Action::Allow {
             return;
@@ -916,7 +917,7 @@ impl Decider {
                 failures: v.failures,
                 degraded: false,
             },
-            None => Decision::allow(self.first.unwrap_or(0)),
+            None => Decision::allow(self.first),
         }
     }
 }
