@@ -473,7 +473,7 @@ impl Guard {
     /// unlike `stats`, no table scan. On the redis store, one round trip
     /// (the GIL released).
     fn site_state(&self, py: Python<'_>) -> Option<SiteState> {
-        py.detach(|| self.inner.site_state()).map(SiteState::from)
+        self.run(py, || self.inner.site_state()).map(SiteState::from)
     }
 
     /// Calls `listener(event)` for every event from now on; `None` stops.
