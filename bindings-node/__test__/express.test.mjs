@@ -123,6 +123,11 @@ test('refusalBody(decision) is the body the middleware refuses that decision wit
   assert.deepEqual([listed[0], listed[1]], [403, listed[2]])
   assert.equal(listed[2].error, 'forbidden')
   assert.throws(() => refusalBody(undefined), { code: 'ERR_LOGINGUARD_TYPE' })
+  // An AsyncGuard's decision not yet awaited (a Promise), or any object without a known
+  // action, is refused: it must never read as a password reset.
+  const pending = Promise.resolve({ action: 'allow', reason: null, retryAfterMs: null, failures: 0 })
+  assert.throws(() => refusalBody(pending), { code: 'ERR_LOGINGUARD_TYPE', message: /await/ })
+  assert.throws(() => refusalBody({ action: 'maybe' }), { code: 'ERR_LOGINGUARD_TYPE' })
 })
 
 test('unknown and known usernames get the same answers', async (t) => {

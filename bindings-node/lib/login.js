@@ -192,6 +192,9 @@ function refusal(decision, challengePassed, passwordResetUrl) {
   }
 }
 
+/** The actions a guard decides; `refusal` answers each of them. */
+const DECISION_ACTIONS = new Set(['allow', 'challenge', 'deny', 'reset_required'])
+
 /**
  * The JSON body the login middleware answers `decision` with when it refuses, the CAPTCHA
  * not passed: the next step to show after a failed password, in the middleware's words.
@@ -200,6 +203,13 @@ function refusal(decision, challengePassed, passwordResetUrl) {
 function refusalBody(decision, options) {
   if (decision === null || typeof decision !== 'object') {
     throw configError('refusalBody(decision) takes a decision from the guard')
+  }
+  if (!DECISION_ACTIONS.has(decision.action)) {
+    throw configError(
+      typeof decision.then === 'function'
+        ? "refusalBody(decision) takes a decision, not a Promise: await an AsyncGuard's call first"
+        : `refusalBody(decision): unknown action ${JSON.stringify(decision.action)}`,
+    )
   }
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw configError('options must be an object like { passwordResetUrl }')
