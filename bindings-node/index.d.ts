@@ -47,6 +47,8 @@ export declare class NativeGuard {
   inspectAsync(account: string | null | undefined, ip: string | Uint8Array | null | undefined, device: string | Uint8Array | null | undefined): Promise<Inspection | Error>
   /** `stats` off the JS thread. */
   statsAsync(): Promise<Stats | Error>
+  /** `siteState` off the JS thread (on the redis store, one round trip). */
+  siteStateAsync(): Promise<SiteState | null | Error>
   /**
    * This guard's hot path: `check(account, ip, device?)`, `begin(account, ip,
    * challengePassed, device?)` and `recordFailure(account, ip, device?)`, each answering

@@ -316,8 +316,8 @@ class AsyncGuard extends EventEmitter {
 
   async siteState() {
     if (!this.#redis) return this.#native.siteState()
-    // On the redis store a round trip: off the JS thread, with the statistics.
-    return settled(await this.#native.statsAsync()).site ?? null
+    // On the redis store a round trip, off the JS thread.
+    return settled(await this.#native.siteStateAsync())
   }
 
   /** Moves the manual clock forward (only with `manualClock: true`; synchronous). */

@@ -318,6 +318,13 @@ impl NativeGuard {
         })
     }
 
+    /// `siteState` off the JS thread (on the redis store, one round trip).
+    #[napi(catch_unwind, ts_return_type = "Promise<SiteState | null | Error>")]
+    pub fn site_state_async<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        let core = self.core.clone();
+        promise::run(env, move || Ok(core.guard.site_state().map(SiteState::from)))
+    }
+
     /// This guard's hot path: `check(account, ip, device?)`, `begin(account, ip,
     /// challengePassed, device?)` and `recordFailure(account, ip, device?)`, each answering
     /// a packed decision (see `loginguard.js`) or, when it does not pack, a `Decision`.
