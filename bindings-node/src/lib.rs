@@ -322,7 +322,9 @@ impl NativeGuard {
     #[napi(catch_unwind, ts_return_type = "Promise<SiteState | null | Error>")]
     pub fn site_state_async<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let core = self.core.clone();
-        promise::run(env, move || Ok(core.guard.site_state().map(SiteState::from)))
+        promise::run(env, move || {
+            Ok(core.guard.site_state().map(SiteState::from))
+        })
     }
 
     /// This guard's hot path: `check(account, ip, device?)`, `begin(account, ip,

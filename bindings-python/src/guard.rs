@@ -473,7 +473,8 @@ impl Guard {
     /// unlike `stats`, no table scan. On the redis store, one round trip
     /// (the GIL released).
     fn site_state(&self, py: Python<'_>) -> Option<SiteState> {
-        self.run(py, || self.inner.site_state()).map(SiteState::from)
+        self.run(py, || self.inner.site_state())
+            .map(SiteState::from)
     }
 
     /// Calls `listener(event)` for every event from now on; `None` stops.
