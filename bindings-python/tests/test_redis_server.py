@@ -69,44 +69,55 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def redis_server(directory: Path) -> Iterator[RedisServer]:
-    """A fresh redis-server, stopped (and thawed first, if frozen) on exit."""
-    require_redis()
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = RedisServer(port, proc.pid)
-    try:
+START_TRIES = 3  # a port taken between free_port() and redis-server's bind: another port
+
+
+def start_on_free_port(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A redis-server answering PING, and its port."""
+    for _ in range(START_TRIES):
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(directory),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + HANG_GUARD_S
-        while True:
+        while proc.poll() is None:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
-                        break
+                        return proc, port
             except OSError:
                 pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"redis-server on port {port} did not start")
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                pytest.fail(f"redis-server on port {port} did not answer")
             time.sleep(0.02)
-        yield server
+    pytest.fail(f"redis-server exited at start on {START_TRIES} free ports")
+
+
+@contextmanager
+def redis_server(directory: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server, stopped (and thawed first, if frozen) on exit."""
+    require_redis()
+    proc, port = start_on_free_port(directory)
+    try:
+        yield RedisServer(port, proc.pid)
     finally:
         os.kill(proc.pid, signal.SIGCONT)
         os.kill(proc.pid, signal.SIGTERM)

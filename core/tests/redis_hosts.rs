@@ -231,10 +231,7 @@ fn a_unix_socket_url_works() {
     }
     let sock = std::env::temp_dir().join(format!("lg-redis-{}.sock", std::process::id()));
     let sock_text = sock.to_str().unwrap().to_string();
-    let server = Server::start_on(
-        support::redis::free_ports(1),
-        &["--unixsocket", &sock_text, "--unixsocketperm", "700"],
-    );
+    let server = Server::start_with(&["--unixsocket", &sock_text, "--unixsocketperm", "700"]);
     let mut policy = Policy::default();
     on_redis(&mut policy, &format!("unix://{sock_text}"), "unix");
     let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();

@@ -38,17 +38,35 @@ fn port_is_free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-/// A port, free with port + 10000 (a cluster node's bus), and `n - 1` after it.
+/// The first port the kernel hands out to outgoing connections. A test
+/// server's port (and its cluster bus, port + 10000) stays below it: a port in
+/// that range can be taken by any client or cluster-bus connection between the
+/// check that it is free and redis-server's bind.
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A port, free with port + 10000 (a cluster node's bus), and `n - 1` after it,
+/// all below the ephemeral range.
 pub fn free_ports(n: u16) -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = 20_000 + (std::process::id() % 2000) as u16 * 10;
+    const LOW: u16 = 12_000;
+    let high = ephemeral_low().saturating_sub(10_000 + n).max(LOW + 1_000);
+    let span = u32::from(high - LOW);
+    let first = std::process::id() % 1_000 * 10;
     loop {
-        let p = base + (NEXT.fetch_add(n as u32, Ordering::SeqCst) % 20_000) as u16;
+        let p = LOW + ((first + NEXT.fetch_add(u32::from(n), Ordering::SeqCst)) % span) as u16;
         if (p..p + n).all(|q| port_is_free(q) && port_is_free(q + 10_000)) {
             return p;
         }
     }
 }
+
+/// How many fresh ports a server or cluster is tried on before the test fails.
+const START_TRIES: usize = 5;
 
 /// One redis-server process.
 pub struct Server {
@@ -73,11 +91,29 @@ fn ping(port: u16) -> bool {
 impl Server {
     /// A standalone server.
     pub fn start() -> Server {
-        Server::start_on(free_ports(1), &[])
+        Server::start_with(&[])
+    }
+
+    /// A standalone server with extra arguments, on the first free port it
+    /// starts on.
+    pub fn start_with(extra: &[&str]) -> Server {
+        let mut why = String::new();
+        for _ in 0..START_TRIES {
+            match Server::try_start_on(free_ports(1), extra) {
+                Ok(s) => return s,
+                Err(e) => why = e,
+            }
+        }
+        panic!("{why} ({START_TRIES} ports tried)");
     }
 
     /// A server on `port` with extra arguments.
     pub fn start_on(port: u16, extra: &[&str]) -> Server {
+        Server::try_start_on(port, extra).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A server on `port`, or why it did not start (it exited, or never answered).
+    pub fn try_start_on(port: u16, extra: &[&str]) -> Result<Server, String> {
         let dir = std::env::temp_dir().join(format!("lg-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut s = Server {
@@ -86,11 +122,11 @@ impl Server {
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
-        s.spawn();
-        s
+        s.spawn()?;
+        Ok(s)
     }
 
-    fn spawn(&mut self) {
+    fn spawn(&mut self) -> Result<(), String> {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -102,16 +138,19 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server starts");
-        self.child = Some(child);
+        let child = self.child.insert(child);
         let start = Instant::now();
         while !ping(self.port) {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server on {} did not answer",
-                self.port
-            );
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Err(format!("redis-server on {} exited: {status}", self.port));
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(format!("redis-server on {} did not answer", self.port));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 
     pub fn url(&self) -> String {
@@ -143,7 +182,7 @@ impl Server {
     /// Starts it again on the same port (empty: no persistence).
     pub fn restart(&mut self) {
         self.kill();
-        self.spawn();
+        self.spawn().unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Runs `redis-cli` against the server; its output.
@@ -204,16 +243,23 @@ impl Cluster {
     /// primary; returns once every node sees `cluster_state:ok` and every
     /// replica's link to its primary is up.
     pub fn start_with(count: u16, replicas: u16, extra: &[&str]) -> Cluster {
-        let base = free_ports(count);
-        let nodes: Vec<Server> = (0..count)
-            .map(|i| {
-                let port = base + i;
-                let conf = format!("nodes-{port}.conf");
-                let mut args = vec!["--cluster-enabled", "yes", "--cluster-config-file", &conf];
-                args.extend_from_slice(extra);
-                Server::start_on(port, &args)
+        let mut why = String::new();
+        let nodes = (0..START_TRIES)
+            .find_map(|_| {
+                let base = free_ports(count);
+                let started: Result<Vec<Server>, String> = (0..count)
+                    .map(|i| {
+                        let port = base + i;
+                        let conf = format!("nodes-{port}.conf");
+                        let mut args =
+                            vec!["--cluster-enabled", "yes", "--cluster-config-file", &conf];
+                        args.extend_from_slice(extra);
+                        Server::try_start_on(port, &args)
+                    })
+                    .collect();
+                started.map_err(|e| why = e).ok()
             })
-            .collect();
+            .unwrap_or_else(|| panic!("{why} ({START_TRIES} port ranges tried)"));
         let addrs: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
