@@ -113,6 +113,43 @@ fn one_start_however_many_threads_cross_the_trigger() {
     assert_eq!(site_decisions.load(SeqCst), 390);
 }
 
+/// The failure that a call records is the one its decision answers for: a
+/// call whose failure was still under the trigger is not told of an attack
+/// that a later failure, recorded by another thread while this call updated
+/// its counters, started. Many rounds, so that the interleaving occurs.
+#[test]
+fn a_decision_answers_for_its_own_failure_not_a_later_ones_attack() {
+    const THREADS: usize = 4;
+    const EACH: usize = 8;
+    const ROUNDS: usize = 400;
+    let mut early = 0;
+    for _ in 0..ROUNDS {
+        let mut policy = site_policy("");
+        policy.store.capacity = 1024;
+        let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
+        let site_decisions = AtomicU32::new(0);
+        let barrier = Barrier::new(THREADS);
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let (g, barrier, site_decisions) = (&g, &barrier, &site_decisions);
+                scope.spawn(move || {
+                    barrier.wait();
+                    for n in 0..EACH {
+                        let d = botnet_failure(g, (t * EACH + n) as u32);
+                        if d.reason == Some(Reason::Site) {
+                            site_decisions.fetch_add(1, SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+        let seen = site_decisions.load(SeqCst) as usize;
+        assert!(seen >= THREADS * EACH - 10, "{seen} saw the attack");
+        early += seen - (THREADS * EACH - 10);
+    }
+    assert_eq!(early, 0, "decisions told of an attack their failure did not start");
+}
+
 #[test]
 fn every_guard_on_a_shared_file_sees_one_window() {
     let path = support::shared::temp_store("site", "one-window");
