@@ -358,7 +358,10 @@ impl Guard {
             return Ok(decision);
         }
         let now = self.table_now();
-        self.site_record(now);
+        // The site-wide signal answers for this call's own failure: not for
+        // an attack that a later one, counted by another call while this one
+        // updated its counters, started.
+        let site_on = self.site_record(now);
         let mut decider = Decider::default();
         // What a listener is told of (thresholds crossed, the counters they
         // were crossed at) is kept only while one is set.
@@ -387,7 +390,11 @@ impl Guard {
         if listening {
             self.emit_crossings(&keys, &crossed, &after);
         }
-        let site = self.site_challenge(&keys, now);
+        let site = if site_on {
+            self.site_challenge(&keys, now)
+        } else {
+            None
+        };
         let decision = floor(decider.decision(), site);
         self.count(decision.action);
         Ok(decision)
@@ -630,13 +637,15 @@ impl Guard {
     }
 
     /// Counts a recorded failure in the site-wide window, and tells of an
-    /// attack it started.
+    /// attack it started; whether an attack is on with this failure counted.
     #[inline(always)]
-    fn site_record(&self, now: u64) {
-        if let Some(rule) = &self.site {
-            let t = self.table.counters().site.record(rule, now);
-            self.emit_site(t);
-        }
+    fn site_record(&self, now: u64) -> bool {
+        let Some(rule) = &self.site else {
+            return false;
+        };
+        let (active, started) = self.table.counters().site.record(rule, now);
+        self.emit_site(started);
+        active
     }
 
     /// Takes one failure back from the site-wide window.

@@ -193,10 +193,13 @@ impl Default for SiteWindow {
 }
 
 impl SiteWindow {
-    /// Counts one recorded failure at `now`; the transition, if this call
-    /// started an attack.
+    /// Counts one recorded failure at `now`. Whether an attack is on with it
+    /// counted (already on, or this failure's rate is above the trigger), and
+    /// the transition, if this call started it. A failure still under the
+    /// trigger answers `false` even when a later one, counted meanwhile by
+    /// another call, has started an attack: each call answers for its own.
     #[inline]
-    pub(crate) fn record(&self, rule: &SiteRuleMs, now: u64) -> Option<Transition> {
+    pub(crate) fn record(&self, rule: &SiteRuleMs, now: u64) -> (bool, Option<Transition>) {
         let k = rule.step(now);
         let word = &self.steps[(k % STEPS as u64) as usize];
         let mut current = word.load(Acquire);
@@ -228,12 +231,12 @@ impl SiteWindow {
             self.learn(now);
         }
         if st & ACTIVE != 0 {
-            return None;
+            return (true, None);
         }
         let rate = self.before(k) + in_step;
         let trigger = self.trigger(rule, now);
         if rate <= trigger {
-            return None;
+            return (false, None);
         }
         let hot = self.last_hot(rule.calm(trigger), k).unwrap_or(k).max(k);
         match self
@@ -242,9 +245,9 @@ impl SiteWindow {
         {
             Ok(_) => {
                 self.since.store(now + 1, Relaxed);
-                Some(Transition::Started(rate))
+                (true, Some(Transition::Started(rate)))
             }
-            Err(_) => None, // another call started it
+            Err(_) => (true, None), // another call started it
         }
     }
 
@@ -578,11 +581,11 @@ mod tests {
     fn starts_one_over_the_trigger_and_only_once() {
         let (w, r) = (SiteWindow::default(), rule(10, 300));
         for i in 0..10 {
-            assert_eq!(w.record(&r, i * 100), None, "failure {}", i + 1);
+            assert_eq!(w.record(&r, i * 100), (false, None), "failure {}", i + 1);
         }
         assert_eq!(w.rate(&r, 999), 10);
-        assert_eq!(w.record(&r, 1000), Some(Transition::Started(11)));
-        assert_eq!(w.record(&r, 1001), None);
+        assert_eq!(w.record(&r, 1000), (true, Some(Transition::Started(11))));
+        assert_eq!(w.record(&r, 1001), (true, None));
         assert!(w.active(&r, 1001).0);
     }
 

@@ -147,7 +147,10 @@ fn a_decision_answers_for_its_own_failure_not_a_later_ones_attack() {
         assert!(seen >= THREADS * EACH - 10, "{seen} saw the attack");
         early += seen - (THREADS * EACH - 10);
     }
-    assert_eq!(early, 0, "decisions told of an attack their failure did not start");
+    assert_eq!(
+        early, 0,
+        "decisions told of an attack their failure did not start"
+    );
 }
 
 #[test]
