@@ -358,10 +358,10 @@ impl Guard {
             return Ok(decision);
         }
         let now = self.table_now();
-        // The site-wide signal answers for this call's own failure: not for
-        // an attack that a later one, counted by another call while this one
-        // updated its counters, started.
-        let site_on = self.site_record(now);
+        // The site-wide signal answers for this call's own failure (its
+        // rate, the one it counted): not for an attack that a later one,
+        // counted by another call while this one updated its counters, started.
+        let site_during = self.site_record(now);
         let mut decider = Decider::default();
         // What a listener is told of (thresholds crossed, the counters they
         // were crossed at) is kept only while one is set.
@@ -390,11 +390,8 @@ impl Guard {
         if listening {
             self.emit_crossings(&keys, &crossed, &after);
         }
-        let site = if site_on {
-            self.site_challenge(&keys, now)
-        } else {
-            None
-        };
+        // Still on (not ended since), and the attempt not on a trusted device.
+        let site = site_during.filter(|_| self.site_challenge(&keys, now).is_some());
         let decision = floor(decider.decision(), site);
         self.count(decision.action);
         Ok(decision)
@@ -637,15 +634,14 @@ impl Guard {
     }
 
     /// Counts a recorded failure in the site-wide window, and tells of an
-    /// attack it started; whether an attack is on with this failure counted.
+    /// attack it started; the rate with it counted when an attack is on
+    /// with it.
     #[inline(always)]
-    fn site_record(&self, now: u64) -> bool {
-        let Some(rule) = &self.site else {
-            return false;
-        };
-        let (active, started) = self.table.counters().site.record(rule, now);
+    fn site_record(&self, now: u64) -> Option<u64> {
+        let rule = self.site.as_ref()?;
+        let (during, started) = self.table.counters().site.record(rule, now);
         self.emit_site(started);
-        active
+        during
     }
 
     /// Takes one failure back from the site-wide window.

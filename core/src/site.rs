@@ -39,6 +39,7 @@ use std::sync::atomic::{
 };
 
 use crate::policy::{Baseline, SiteRule};
+use crate::table::pause::{self, Point};
 
 /// Steps per window.
 pub(crate) const STEPS: usize = 60;
@@ -193,13 +194,16 @@ impl Default for SiteWindow {
 }
 
 impl SiteWindow {
-    /// Counts one recorded failure at `now`. Whether an attack is on with it
-    /// counted (already on, or this failure's rate is above the trigger), and
-    /// the transition, if this call started it. A failure still under the
-    /// trigger answers `false` even when a later one, counted meanwhile by
-    /// another call, has started an attack: each call answers for its own.
+    /// Counts one recorded failure at `now`. The rate with it counted when an
+    /// attack is on with it (one already on as it was counted, or this
+    /// failure's rate is above the trigger), and the transition, if this
+    /// call started the attack. Each call answers for its own failure: one
+    /// still under the trigger answers `None` even when a later failure,
+    /// counted meanwhile by another call, has started an attack.
     #[inline]
-    pub(crate) fn record(&self, rule: &SiteRuleMs, now: u64) -> (bool, Option<Transition>) {
+    pub(crate) fn record(&self, rule: &SiteRuleMs, now: u64) -> (Option<u64>, Option<Transition>) {
+        // The state as this failure finds it, read before it counts.
+        let found = self.state.load(Acquire);
         let k = rule.step(now);
         let word = &self.steps[(k % STEPS as u64) as usize];
         let mut current = word.load(Acquire);
@@ -223,7 +227,15 @@ impl SiteWindow {
                 Err(seen) => current = seen,
             }
         };
-        let st = self.state.load(Acquire);
+        pause::at(Point::SiteCounted);
+        let rate = self.before(k) + in_step;
+        // An attack on as the failure was counted is on for it, unless it has
+        // ended since: then this failure may start the next one.
+        let st = if found & ACTIVE != 0 {
+            self.state.load(Acquire)
+        } else {
+            found
+        };
         if rule.auto && st & ACTIVE == 0 {
             // The day's sum first: counting this hour replaces the word of
             // the hour 24 before it, which the sum still holds.
@@ -231,12 +243,11 @@ impl SiteWindow {
             self.learn(now);
         }
         if st & ACTIVE != 0 {
-            return (true, None);
+            return (Some(rate), None);
         }
-        let rate = self.before(k) + in_step;
         let trigger = self.trigger(rule, now);
         if rate <= trigger {
-            return (false, None);
+            return (None, None);
         }
         let hot = self.last_hot(rule.calm(trigger), k).unwrap_or(k).max(k);
         match self
@@ -245,9 +256,10 @@ impl SiteWindow {
         {
             Ok(_) => {
                 self.since.store(now + 1, Relaxed);
-                (true, Some(Transition::Started(rate)))
+                (Some(rate), Some(Transition::Started(rate)))
             }
-            Err(_) => (true, None), // another call started it
+            // Another call started it, after this failure counted over the trigger.
+            Err(_) => (Some(rate), None),
         }
     }
 
@@ -581,12 +593,44 @@ mod tests {
     fn starts_one_over_the_trigger_and_only_once() {
         let (w, r) = (SiteWindow::default(), rule(10, 300));
         for i in 0..10 {
-            assert_eq!(w.record(&r, i * 100), (false, None), "failure {}", i + 1);
+            assert_eq!(w.record(&r, i * 100), (None, None), "failure {}", i + 1);
         }
         assert_eq!(w.rate(&r, 999), 10);
-        assert_eq!(w.record(&r, 1000), (true, Some(Transition::Started(11))));
-        assert_eq!(w.record(&r, 1001), (true, None));
+        assert_eq!(
+            w.record(&r, 1000),
+            (Some(11), Some(Transition::Started(11)))
+        );
+        assert_eq!(w.record(&r, 1001), (Some(12), None));
         assert!(w.active(&r, 1001).0);
+    }
+
+    /// A call paused after counting the failure at the trigger, while a
+    /// later failure starts the attack, answers for its own count: no attack.
+    #[test]
+    fn a_failure_answers_for_its_own_count_not_a_later_ones_attack() {
+        use std::sync::mpsc;
+        let (w, r) = (SiteWindow::default(), rule(10, 300));
+        for i in 0..9 {
+            w.record(&r, i);
+        }
+        let (counted, was_counted) = mpsc::channel();
+        let (go, wait) = mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            let tenth = s.spawn(|| {
+                pause::set(move |p| {
+                    if p == Point::SiteCounted {
+                        counted.send(()).unwrap();
+                        wait.recv().unwrap();
+                    }
+                });
+                w.record(&r, 9)
+            });
+            was_counted.recv().unwrap();
+            let eleventh = w.record(&r, 10);
+            go.send(()).unwrap();
+            assert_eq!(eleventh, (Some(11), Some(Transition::Started(11))));
+            assert_eq!(tenth.join().unwrap(), (None, None));
+        });
     }
 
     #[test]

@@ -354,8 +354,9 @@ fn clear_state(slot: &Slot, id: u128) -> bool {
     }
 }
 
-/// Pause points in the claim protocol, where interleaving tests stop (or
-/// kill) a claimer as a preemption or a SIGKILL could. Free outside tests.
+/// Pause points in the claim protocol and the site-wide window, where
+/// interleaving tests stop (or kill) a caller as a preemption or a SIGKILL
+/// could. Free outside tests.
 pub(crate) mod pause {
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub(crate) enum Point {
@@ -363,6 +364,9 @@ pub(crate) mod pause {
         BeforeClaim,
         /// The slot is taken; this claimer has done nothing else yet.
         AfterClaim,
+        /// A failure is counted in the site-wide window; the attack state
+        /// is not yet looked at again.
+        SiteCounted,
     }
 
     #[cfg(test)]
