@@ -615,12 +615,17 @@ impl Guard {
             let (_, v) = store.get_many(s, &[], true)?;
             site = SiteSeen::read(v)?;
         }
+        // Whether an attack was on as this call's failure was counted (the
+        // reply's state, before this call starts one).
+        let found_on = site.window.as_ref().is_some_and(|w| w.hot().is_some());
         let active = self.site_settle(store, s, rule, &mut site, now)?;
         let rate = site.window.as_ref().map_or(0, |w| w.rate(rule, now));
-        let challenged = active && !trusted;
         match gate {
-            None => r.site_floor = challenged.then_some(rate),
+            None => r.site_floor = (active && !trusted).then_some(rate),
             Some(passed) => {
+                // A begin answers for the attempt before its own failure: an
+                // attack that failure started does not challenge it.
+                let challenged = found_on && active && !trusted;
                 // The rate the attempt faced, before its own failure.
                 let faced = challenged.then_some(rate.saturating_sub(site.counted));
                 let seen = floor(self.decide(&r.verdicts), faced);
