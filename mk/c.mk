@@ -66,18 +66,13 @@ test-c: lib-c check-header-c tools-redis
 	$(MAKE) --no-print-directory test-c-redis
 	$(MAKE) --no-print-directory example-c
 
-C_FREE_PORT := python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-
-# The redis store through the C ABI, against a redis-server of its own (no
-# persistence, stopped by pid); the test freezes it with SIGSTOP for a while.
+# The redis store through the C ABI, against a redis-server of its own
+# (tests-c/with-redis.sh: no persistence, stopped by pid); the test freezes
+# it with SIGSTOP for a while.
 test-c-redis: lib-c tools-redis
 	mkdir -p $(C_OUT)/tests
 	gcc $(C_CFLAGS) tests-c/redis.c -o $(C_OUT)/tests/redis-shared -L$(C_LIBDIR) -lloginguard '-Wl,-rpath,$$ORIGIN/../lib'
-	dir=$$(mktemp -d); port=$$($(C_FREE_PORT)); \
-	redis-server --port $$port --bind 127.0.0.1 --save '' --appendonly no --dir $$dir --daemonize no >/dev/null & pid=$$!; \
-	trap 'kill -CONT $$pid 2>/dev/null; kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf $$dir' EXIT; \
-	for i in $$(seq 200); do redis-cli -p $$port ping >/dev/null 2>&1 && break; sleep 0.05; done; \
-	LG_TEST_REDIS_URL=redis://127.0.0.1:$$port LG_TEST_REDIS_PID=$$pid $(C_OUT)/tests/redis-shared
+	tests-c/with-redis.sh $(C_OUT)/tests/redis-shared
 
 install: install-c
 

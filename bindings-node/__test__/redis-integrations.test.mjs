@@ -22,7 +22,8 @@ let redis
 let prefixes = 0
 
 async function redisGuard() {
-  const policy = `[store]\nkind = "redis"\nurl = "${redis.url}"\nclock = "host"\nprefix = "i${++prefixes}"\n`
+  // Deadlines for a loaded test machine: the default 100 ms would make a slow call degraded.
+  const policy = `[store]\nkind = "redis"\nurl = "${redis.url}"\nclock = "host"\nprefix = "i${++prefixes}"\ntimeout = "5s"\nconnect_timeout = "2s"\n`
   const guard = await AsyncGuard.create({ policy, manualClock: true })
   assert.equal(guard.redis, true)
   return guard

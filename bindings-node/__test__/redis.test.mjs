@@ -15,8 +15,16 @@ const opts = needsRedis()
 let redis
 let prefixes = 0
 
+// Deadlines for a loaded test machine (the default 100 ms would make a slow call a
+// degraded decision), unless the test sets its own.
+function deadlines(store) {
+  const timeout = /^timeout =/m.test(store) ? '' : 'timeout = "5s"\n'
+  const connect = /^connect_timeout =/m.test(store) ? '' : 'connect_timeout = "2s"\n'
+  return timeout + connect
+}
+
 function policy(extra = '', store = '') {
-  return `${extra}\n[store]\nkind = "redis"\nurl = "${redis.url}"\nclock = "host"\nprefix = "t${++prefixes}"\n${store}`
+  return `${extra}\n[store]\nkind = "redis"\nurl = "${redis.url}"\nclock = "host"\nprefix = "t${++prefixes}"\n${deadlines(store)}${store}`
 }
 
 test('start redis-server', opts, async (t) => {

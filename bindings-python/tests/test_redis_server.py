@@ -40,8 +40,10 @@ class RedisServer:
         )
         return done.stdout
 
-    def policy(self, extra: str = "", *, timeout: str = "500ms") -> str:
-        """A policy on this server (the host clock: manual clocks work)."""
+    def policy(self, extra: str = "", *, timeout: str = "5s") -> str:
+        """A policy on this server (the host clock: manual clocks work). The default deadline
+        is for a loaded test machine, where a slow call must not come back degraded; tests
+        of a frozen server set a short one."""
         return (
             f'{extra}\n[store]\nkind = "redis"\nurl = "{self.url}"\ntimeout = "{timeout}"\n'
             'clock = "host"\n'

@@ -1,72 +1,15 @@
 //! The admin commands against a redis store: each command is its own process
 //! (its own "host"), all counting on one redis-server started by the test.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-struct Server {
-    child: Child,
-    dir: std::path::PathBuf,
-}
+// The core's test servers: a port below the ephemeral range, retried when
+// redis-server exits at start, stopped by pid.
+#[path = "../../core/tests/support/redis.rs"]
+#[allow(dead_code)]
+mod redis_support;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A redis-server on a free loopback port, or `None` (skipped) when it is not
-/// installed, unless LG_REQUIRE_REDIS=1 requires it.
-fn server() -> Option<(Server, u16)> {
-    if Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert_ne!(
-            std::env::var("LG_REQUIRE_REDIS").as_deref(),
-            Ok("1"),
-            "redis-server is not installed, and LG_REQUIRE_REDIS=1 requires it (apt-get install redis-server)"
-        );
-        eprintln!("skipped: redis-server is not installed");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = std::env::temp_dir().join(format!("loginguard-cli-redis-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let s = Server { child, dir };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "redis-server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some((s, port))
-}
+use redis_support::{available, Server};
 
 fn loginguard(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_loginguard"))
@@ -82,10 +25,14 @@ fn loginguard(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn admin_commands_work_against_a_redis_store() {
-    let Some((server, port)) = server() else {
+    if !available() {
         return;
-    };
-    let policy = server.dir.join("policy.toml");
+    }
+    let server = Server::start();
+    let port = server.port;
+    let dir = std::env::temp_dir().join(format!("loginguard-cli-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
     std::fs::write(
         &policy,
         format!(
@@ -147,4 +94,5 @@ fn admin_commands_work_against_a_redis_store() {
     let (code, _, err) = loginguard(&["reset-ip", "--policy", p, "203.0.113.7"]);
     assert_ne!(code, 0);
     assert!(err.contains("redis") || err.contains("store"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

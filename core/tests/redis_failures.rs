@@ -16,8 +16,10 @@ const SLACK: Duration = Duration::from_secs(2);
 fn guard(server: &Server, prefix: &str, on_error: OnError) -> (Guard, Arc<ManualClock>) {
     let mut policy = Policy::default();
     on_redis(&mut policy, &server.url(), prefix);
-    policy.store.redis.timeout = Duration::from_millis(100);
-    policy.store.redis.connect_timeout = Duration::from_millis(100);
+    // Short enough that frozen calls end well within SLACK, long enough
+    // that a healthy call on a loaded test machine is not degraded.
+    policy.store.redis.timeout = Duration::from_millis(400);
+    policy.store.redis.connect_timeout = Duration::from_millis(400);
     policy.store.redis.on_error = on_error;
     let clock = Arc::new(ManualClock::new());
     (Guard::with_clock(policy, clock.clone()).unwrap(), clock)
