@@ -2,7 +2,10 @@
 //! counting never makes threads contend for one cache line.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU32, AtomicU64, AtomicUsize,
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
+};
 
 use crate::decision::Action;
 use crate::site::{SiteState, SiteWindow};
@@ -26,27 +29,82 @@ pub(crate) struct Counters {
     pub(crate) site: SiteWindow,
 }
 
-fn stripe_index() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local!(static INDEX: Cell<usize> = const { Cell::new(usize::MAX) });
-    INDEX.with(|i| {
-        if i.get() == usize::MAX {
-            i.set(NEXT.fetch_add(1, Relaxed) % STRIPES);
+/// A stripe index with this bit set is shared with other threads: every
+/// stripe was held by a live thread when it was given.
+const SHARED: usize = 1 << 31;
+const UNSET: usize = usize::MAX;
+
+/// Stripes held by live threads, one bit each.
+static HELD: AtomicU32 = AtomicU32::new(0);
+
+thread_local! {
+    /// This thread's stripe (no destructor: read on every decision).
+    static INDEX: Cell<usize> = const { Cell::new(UNSET) };
+    /// Gives this thread's own stripe back when the thread ends.
+    static LEASE: Lease = const { Lease(Cell::new(UNSET)) };
+}
+
+struct Lease(Cell<usize>);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let held = self.0.get();
+        if held != UNSET {
+            // Anything this thread still counts from here on shares.
+            let _ = INDEX.try_with(|i| i.set(held | SHARED));
+            HELD.fetch_and(!(1 << held), Release);
         }
-        i.get()
-    })
+    }
+}
+
+/// This thread's stripe: one of its own while one is free, given back when
+/// the thread ends, so that a thread pool's churn never makes two live
+/// threads share one; else a shared one (`| SHARED`).
+#[inline]
+fn stripe_index() -> usize {
+    let i = INDEX.with(Cell::get);
+    if i != UNSET {
+        return i;
+    }
+    take_stripe()
+}
+
+#[cold]
+fn take_stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let own = HELD
+        .fetch_update(AcqRel, Acquire, |held| {
+            let free = (!held).trailing_zeros() as usize;
+            (free < STRIPES).then(|| held | 1 << free)
+        })
+        .ok()
+        .map(|held| (!held).trailing_zeros() as usize);
+    let index = match own {
+        // The lease gives it back; without one (the thread is ending), share.
+        Some(own) => match LEASE.try_with(|l| l.0.set(own)) {
+            Ok(()) => own,
+            Err(_) => {
+                HELD.fetch_and(!(1 << own), Release);
+                own | SHARED
+            }
+        },
+        None => (NEXT.fetch_add(1, Relaxed) % STRIPES) | SHARED,
+    };
+    INDEX.with(|i| i.set(index));
+    index
 }
 
 impl Counters {
-    /// Counts one decision on this thread's stripe. In one process's memory
-    /// a plain load and store, not a locked read-modify-write: a thread owns
-    /// its stripe while at most 16 threads count (beyond that, two sharing a
-    /// stripe may rarely lose an increment). Across processes (`shared`)
-    /// threads of different processes share stripes, so the add is atomic.
+    /// Counts one decision on this thread's stripe. In one process's memory,
+    /// on a stripe the thread holds alone, a plain load and store rather
+    /// than a locked read-modify-write; on a shared stripe (more than 16
+    /// threads counting at once) and across processes (`shared`: threads of
+    /// different processes share stripes) an atomic add.
     #[inline]
     pub(crate) fn count(&self, action: Action, across_processes: bool) {
-        let c = &self.stripes[stripe_index()].0[action as usize];
-        if across_processes {
+        let i = stripe_index();
+        let c = &self.stripes[i & !SHARED].0[action as usize];
+        if across_processes || i & SHARED != 0 {
             c.fetch_add(1, Relaxed);
         } else {
             c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
