@@ -154,7 +154,10 @@ impl Guard {
     }
 
     /// A guard reading time from `clock` (a [`crate::ManualClock`] in tests).
-    pub fn with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Result<Guard> {
+    pub fn with_clock(mut policy: Policy, clock: Arc<dyn Clock>) -> Result<Guard> {
+        // List entries set on the fields directly are matched as parsed ones.
+        let lists = policy.allow_cidrs.iter_mut().chain(&mut policy.deny_cidrs);
+        lists.for_each(|net| *net = crate::policy::canonical_cidr(*net));
         policy.validate()?;
         let store = crate::store::open_for(&policy.store, clock.as_ref(), policy_digest(&policy))?;
         let hasher = KeyHasher::new(store.secret);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use toml::{Table, Value};
 
 use crate::decision::Dimension;
@@ -948,13 +948,13 @@ impl PolicyBuilder {
 
     /// Adds a network the `ip` and `ip_range` dimensions ignore.
     pub fn allow_cidr(mut self, net: IpNet) -> Self {
-        self.policy.allow_cidrs.push(net.trunc());
+        self.policy.allow_cidrs.push(canonical_cidr(net));
         self
     }
 
     /// Adds a network that is always denied.
     pub fn deny_cidr(mut self, net: IpNet) -> Self {
-        self.policy.deny_cidrs.push(net.trunc());
+        self.policy.deny_cidrs.push(canonical_cidr(net));
         self
     }
 
@@ -1231,6 +1231,21 @@ fn format_duration(d: Duration) -> String {
     format!("{ms}ms")
 }
 
+/// A list entry as the addresses it is matched against are: its host bits
+/// cleared, and an IPv4-mapped IPv6 network (`::ffff:203.0.113.0/120`, as a
+/// dual-stack server logs addresses) as the IPv4 network it maps
+/// (`203.0.113.0/24`), since IPv4-mapped addresses count as IPv4.
+pub(crate) fn canonical_cidr(net: IpNet) -> IpNet {
+    let net = net.trunc();
+    let IpNet::V6(v6) = net else {
+        return net;
+    };
+    match (v6.addr().to_ipv4_mapped(), v6.prefix_len().checked_sub(96)) {
+        (Some(v4), Some(prefix)) => Ipv4Net::new(v4, prefix).map_or(net, IpNet::V4),
+        _ => net,
+    }
+}
+
 fn as_cidrs(field: &str, value: &Value) -> Result<Vec<IpNet>> {
     let items = value
         .as_array()
@@ -1243,10 +1258,51 @@ fn as_cidrs(field: &str, value: &Value) -> Result<Vec<IpNet>> {
             let s = as_str(&f, item)?;
             s.parse::<IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map(|n| n.trunc())
+                .map(canonical_cidr)
                 .map_err(|_| {
                     Error::policy(f, format!("{s:?} is not a CIDR such as \"203.0.113.0/24\""))
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Action, Attempt, Guard, Reason};
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_mapped_ipv6_entry_is_the_ipv4_network_it_maps() {
+        for (given, canonical) in [
+            ("::ffff:203.0.113.7/120", "203.0.113.0/24"),
+            ("::ffff:198.51.100.9/128", "198.51.100.9/32"),
+            ("::ffff:0:0/96", "0.0.0.0/0"),
+            // Wider than the mapped space, or not mapped: IPv6 as given.
+            ("::ffff:0:0/80", "::/80"),
+            ("2001:db8::1/32", "2001:db8::/32"),
+            ("10.1.2.3/8", "10.0.0.0/8"),
+        ] {
+            assert_eq!(canonical_cidr(net(given)), net(canonical), "{given}");
+        }
+        let built = Policy::builder()
+            .deny_cidr(net("::ffff:203.0.113.0/120"))
+            .build()
+            .unwrap();
+        assert_eq!(built.deny_cidrs, [net("203.0.113.0/24")]);
+    }
+
+    #[test]
+    fn a_mapped_entry_set_on_the_field_denies_the_ipv4_address() {
+        let mut policy = Policy::default();
+        policy.deny_cidrs.push(net("::ffff:203.0.113.0/120"));
+        let d = Guard::new(policy)
+            .unwrap()
+            .check(&Attempt::new().ip("203.0.113.5"))
+            .unwrap();
+        assert_eq!((d.action, d.reason), (Action::Deny, Some(Reason::Denylist)));
+    }
 }
