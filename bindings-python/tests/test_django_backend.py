@@ -297,3 +297,74 @@ def test_aauthenticate_is_guarded_too() -> None:
         assert async_to_sync(aauthenticate)(username="alice", password="wrong") is None
     assert async_to_sync(aauthenticate)(username="alice", password="alice-pw") is None
     assert get_guard().check(account="alice").failures == 4
+
+
+# --- credentials that name the account ------------------------------------------------------
+
+
+def authenticate_from(ip: str, **credentials: Any) -> Any:
+    from django.contrib.auth import authenticate
+    from django.test import RequestFactory
+
+    return authenticate(RequestFactory().post("/", REMOTE_ADDR=ip), **credentials)
+
+
+def ip_failures(ip: str) -> int:
+    return get_guard().inspect(ip=ip).dimensions[0].failures
+
+
+def test_a_phone_login_is_keyed_by_the_phone() -> None:
+    """allauth's phone login: ``authenticate(request, phone=..., password=...)``."""
+    for i in range(4):
+        assert authenticate_from(f"192.0.2.{i}", phone="+15550100", password="wrong") is None
+    d = get_guard().check(account="+15550100")
+    assert (d.action, d.failures) == (Action.CHALLENGE, 4)
+
+
+def test_a_name_given_as_none_gives_way_to_the_next(settings: Any) -> None:
+    """``username=None, email=...`` (an email-login backend): the email is the account."""
+    for i in range(4):
+        assert (
+            authenticate_from(f"192.0.2.{i}", username=None, email="bob@x", password="no") is None
+        )
+    assert get_guard().check(account="bob@x").action is Action.CHALLENGE
+
+
+def test_extra_account_credentials_from_the_setting(settings: Any) -> None:
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "ACCOUNT_CREDENTIALS": ["customer_number"]}
+    for i in range(4):
+        assert authenticate_from(f"192.0.2.{i}", customer_number="C-17", password="x") is None
+    assert get_guard().check(account="c-17").action is Action.CHALLENGE
+
+
+@pytest.mark.parametrize(
+    "value", ["customer_number", ["username", 3], [""], {"customer_number": 1}]
+)
+def test_account_credentials_must_be_a_list_of_names(value: Any, settings: Any) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "ACCOUNT_CREDENTIALS": value}
+    with pytest.raises(ImproperlyConfigured, match=r"ACCOUNT_CREDENTIALS"):
+        authenticate_from(A, username="alice", password="alice-pw")
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"customer_number": "C-17", "password": "x"},
+        {"username": None, "password": "x"},
+        {"username": " ", "password": "x"},
+        {"username": None, "email": None, "phone": None, "password": "x"},
+    ],
+)
+def test_a_password_login_without_a_name_is_refused_not_counted_on_the_network(
+    credentials: dict[str, Any], caplog: pytest.LogCaptureFixture, counting: CountingGuard
+) -> None:
+    with caplog.at_level("WARNING", logger="loginguard.django"):
+        assert authenticate_from(A, **credentials) is None
+    assert counting.calls == {}
+    assert ip_failures(A) == 0
+    (record,) = [r for r in caplog.records if r.name == "loginguard.django"]
+    seen = ", ".join(sorted(credentials))
+    assert record.levelname == "WARNING" and seen in record.getMessage()
+    assert "C-17" not in record.getMessage() and "'x'" not in record.getMessage()

@@ -8,8 +8,11 @@ that no backend accepts, raises ``PermissionDenied``: Django's ``authenticate()`
 ``None`` without trying the other backends itself. A success is recorded here, whether or not
 the caller goes on to call ``login()``.
 
-``authenticate()`` calls that carry neither a username nor a password (``remote_user``,
-tokens) are passed on unguarded.
+The account is the first of the credentials ``username``, the user model's
+``USERNAME_FIELD``, ``email``, ``phone`` and then ``LOGINGUARD["ACCOUNT_CREDENTIALS"]`` whose
+value is not ``None``. ``authenticate()`` calls that carry neither such a name nor a password
+(``remote_user``, tokens) are passed on unguarded; a password with no name that can be keyed
+is refused (and logged), never counted on the network alone.
 
 ``aauthenticate()`` (Django's ``aauthenticate()``, async views) does the same with the guard's
 awaitable calls and the next backends' ``aauthenticate``.
@@ -17,6 +20,7 @@ awaitable calls and the next backends' ``aauthenticate``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from inspect import signature
 from typing import Any
@@ -27,29 +31,58 @@ from django.contrib.auth.backends import BaseBackend
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 
-from loginguard.django import flow
+from loginguard.django import conf, flow
 
-#: The credentials that name the account, in the order ``ModelBackend`` and allauth read them.
-ACCOUNT_CREDENTIALS = ("username", "email")
+logger = logging.getLogger("loginguard.django")
+
+#: The credentials that name the account, in the order ``ModelBackend`` and allauth read them
+#: (the user model's ``USERNAME_FIELD`` after ``username``).
+ACCOUNT_CREDENTIALS = ("username", "email", "phone")
 
 
 def _account(credentials: dict[str, Any]) -> tuple[bool, Any]:
-    names = ("username", get_user_model().USERNAME_FIELD, *ACCOUNT_CREDENTIALS[1:])
+    """Whether a credential names the account, and its value: the first candidate given and
+    not ``None``."""
+    names = (
+        ACCOUNT_CREDENTIALS[0],
+        get_user_model().USERNAME_FIELD,
+        *ACCOUNT_CREDENTIALS[1:],
+        *conf.account_credentials(),
+    )
     for name in names:
-        if name in credentials:
+        if credentials.get(name) is not None:
             return True, credentials[name]
     return False, None
 
 
+def _key(credentials: dict[str, Any]) -> tuple[bool, str | None]:
+    """``(guarded, account)``: whether this ``authenticate()`` is a login to guard, and its
+    account key. ``PermissionDenied`` for a password login whose account cannot be keyed."""
+    given, raw = _account(credentials)
+    if not given and "password" not in credentials:
+        return False, None  # not a password login
+    try:
+        account = flow.account_key(raw)
+    except (ValidationError, flow.UnkeyableAccount):
+        raise PermissionDenied from None
+    if account is None:
+        # Counting it on the network alone would let a credential loginguard does not know
+        # (a custom backend's) guess passwords past every account threshold.
+        logger.warning(
+            "loginguard refused an authenticate() with a password and no account it can key "
+            "(credentials: %s); add the name's keyword argument to "
+            "LOGINGUARD['ACCOUNT_CREDENTIALS']",
+            ", ".join(sorted(credentials)),
+        )
+        raise PermissionDenied
+    return True, account
+
+
 class LoginGuardBackend(BaseBackend):
     def authenticate(self, request: HttpRequest | None, **credentials: Any) -> Any:
-        given, raw = _account(credentials)
-        if not given and "password" not in credentials:
+        guarded, account = _key(credentials)
+        if not guarded:
             return self._authenticate(request, credentials)  # not a password login
-        try:
-            account = flow.account_key(raw)
-        except (ValidationError, flow.UnkeyableAccount):
-            raise PermissionDenied from None
         state = self._state(request, account)
         if state is None:
             try:
@@ -67,13 +100,9 @@ class LoginGuardBackend(BaseBackend):
         return user
 
     async def aauthenticate(self, request: HttpRequest | None, **credentials: Any) -> Any:
-        given, raw = _account(credentials)
-        if not given and "password" not in credentials:
+        guarded, account = _key(credentials)
+        if not guarded:
             return await self._aauthenticate(request, credentials)
-        try:
-            account = flow.account_key(raw)
-        except (ValidationError, flow.UnkeyableAccount):
-            raise PermissionDenied from None
         state = self._state(request, account)
         if state is None:
             try:

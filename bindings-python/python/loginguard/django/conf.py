@@ -7,6 +7,7 @@ Keys (all optional)::
         "POLICY_FILE": BASE_DIR / "loginguard.toml",     # a TOML file
         "MANUAL_CLOCK": False,            # tests: move time with get_guard().advance_ms()
         "USERNAME_FIELD": "username",     # the login form's account field
+        "ACCOUNT_CREDENTIALS": [],        # more authenticate() kwargs that name the account
         "TRUSTED_PROXIES": [],            # CIDRs of your reverse proxies; none: REMOTE_ADDR only
         "CAPTCHA": {"BACKEND": "loginguard.django.captcha.Turnstile",
                     "SITE_KEY": "...", "SECRET": "...", "TIMEOUT": 5.0},
@@ -133,3 +134,17 @@ def backend_installed() -> bool:
 
 def username_field() -> str:
     return str(options().get("USERNAME_FIELD", "username"))
+
+
+def account_credentials() -> tuple[str, ...]:
+    """``LOGINGUARD["ACCOUNT_CREDENTIALS"]``: the ``authenticate()`` keyword arguments, beyond
+    the built-in ones, that name the account (checked after them, in this order)."""
+    value = options().get("ACCOUNT_CREDENTIALS", ())
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(name, str) and name.isidentifier() for name in value
+    ):
+        raise ImproperlyConfigured(
+            "LOGINGUARD['ACCOUNT_CREDENTIALS'] must be a list of authenticate() keyword "
+            f"argument names (e.g. ['customer_number']), not {value!r}"
+        )
+    return tuple(value)
