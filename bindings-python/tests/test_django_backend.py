@@ -368,3 +368,39 @@ def test_a_password_login_without_a_name_is_refused_not_counted_on_the_network(
     seen = ", ".join(sorted(credentials))
     assert record.levelname == "WARNING" and seen in record.getMessage()
     assert "C-17" not in record.getMessage() and "'x'" not in record.getMessage()
+
+
+# --- names that differ only in case ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_a_login_as_alice_in_other_case_does_not_clear_alices_counters(flow: str) -> None:
+    """Django's users ``alice`` and ``Alice`` are two users but, folded, one account: a login
+    as the attacker's ``Alice`` must not forget the guesses on ``alice``."""
+    User.objects.create_user("Alice", "attacker@example.com", "Alice-pw", is_staff=True)
+    attempt = FLOWS[flow]
+    for _ in range(3):
+        assert not attempt(Client(), "alice", "wrong", A, None)
+    assert attempt(Client(), "Alice", "Alice-pw", A, None)
+    ip, ip_range = get_guard().inspect(ip=A).dimensions
+    assert (ip.failures, ip_range.failures) == (3, 3)  # the network's advance taken back
+    assert not attempt(Client(), "alice", "wrong", A, None)
+    assert get_guard().check(account="alice").action is Action.CHALLENGE
+
+
+def test_a_login_as_the_only_alice_still_clears_her_counters() -> None:
+    for _ in range(3):
+        assert not via_login_view(Client(), "alice", "wrong", A, None)
+    assert via_login_view(Client(), "alice", "alice-pw", A, None)
+    assert get_guard().check(account="alice").failures == 0
+
+
+def test_aauthenticate_as_alice_in_other_case_does_not_clear_alices_counters() -> None:
+    from asgiref.sync import async_to_sync
+    from django.contrib.auth import aauthenticate
+
+    User.objects.create_user("Alice", "attacker@example.com", "Alice-pw")
+    for _ in range(3):
+        assert async_to_sync(aauthenticate)(username="alice", password="wrong") is None
+    assert async_to_sync(aauthenticate)(username="Alice", password="Alice-pw") is not None
+    assert get_guard().check(account="alice").failures == 4  # the begin's advance stays

@@ -168,17 +168,46 @@ async def abegin(request: Any, account: str | None, *, from_view: bool) -> Login
     return LoginState(attempt, decision, passed, from_view=from_view)
 
 
+def shared_account(account: str | None) -> bool:
+    """Whether more than one user's ``USERNAME_FIELD`` equals ``account`` but for case (Django's
+    users ``alice`` and ``Alice``): under ``account_normalize = "fold"`` they are one account,
+    so a login as one of them must not clear the counters the other's guesses left."""
+    if not account:
+        return False
+    model = get_user_model()
+    users = model._default_manager.filter(**{f"{model.USERNAME_FIELD}__iexact": account})
+    return len(users.values_list("pk", flat=True)[:2]) > 1
+
+
+def _success_attempt(state: LoginState, shared: bool) -> dict[str, Any] | None:
+    """What ``record_success(after_begin=True)`` is given for ``state``: on a shared account
+    (``shared_account``) the network alone, so only its advance is taken back and the
+    account's counters stay (``None``: nothing to record)."""
+    attempt = state.attempt
+    if not shared or attempt["device"] is not None:
+        # A trusted-device attempt counts on (account, device) alone: that device's own.
+        return attempt
+    if attempt["ip"] is None:
+        return None
+    return {"account": None, "ip": attempt["ip"], "device": None}
+
+
 def record_success(state: LoginState) -> None:
     """Records the success of the password checked after ``state``'s begin (once)."""
     if not state.succeeded:
-        conf.get_guard().record_success(**state.attempt, after_begin=True)
+        attempt = _success_attempt(state, shared_account(state.attempt["account"]))
+        if attempt is not None:
+            conf.get_guard().record_success(**attempt, after_begin=True)
         state.succeeded = True
 
 
 async def arecord_success(state: LoginState) -> None:
     """``record_success`` for async views."""
     if not state.succeeded:
-        await conf.get_guard().arecord_success(**state.attempt, after_begin=True)
+        shared = await sync_to_async(shared_account)(state.attempt["account"])
+        attempt = _success_attempt(state, shared)
+        if attempt is not None:
+            await conf.get_guard().arecord_success(**attempt, after_begin=True)
         state.succeeded = True
 
 

@@ -39,7 +39,11 @@ def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: 
     # A login that no begin preceded (after sign-up, post_reset_login, another backend).
     try:
         account = flow.account_key(user.get_username())
-        conf.get_guard().record_success(account=account, ip=conf.client_ip(request) or None)
+        ip = conf.client_ip(request) or None
+        if flow.shared_account(account):
+            account = None  # alice and Alice: this login must not clear the other's counters
+        if account is not None or ip is not None:
+            conf.get_guard().record_success(account=account, ip=ip)
     except (loginguard.LoginGuardError, ValidationError, flow.UnkeyableAccount):
         pass
 
