@@ -265,6 +265,58 @@ def test_client_ip(settings: Any) -> None:
     assert client_ip(req) == "192.0.2.1"
 
 
+@pytest.mark.parametrize(
+    ("forwarded", "expected"),
+    [
+        ("203.0.113.5:51234", "203.0.113.5"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("1.2.3.4, 203.0.113.5:51234, 192.0.2.9:8080", "203.0.113.5"),
+        ("1.2.3.4, [2001:db8::1]:443, [::1]:80", "2001:db8::1"),
+    ],
+)
+def test_client_ip_takes_hops_with_a_port(forwarded: str, expected: str, settings: Any) -> None:
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "TRUSTED_PROXIES": ["192.0.2.0/24", "::1/128"]}
+    req = RequestFactory().get("/", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(req) == expected
+
+
+def test_unix_in_trusted_proxies_trusts_an_empty_remote_addr(settings: Any) -> None:
+    """nginx in front of gunicorn on a unix socket: ``REMOTE_ADDR`` is empty."""
+    rf = RequestFactory()
+    req = rf.get("/", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.5")
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "TRUSTED_PROXIES": ["192.0.2.0/24"]}
+    assert client_ip(req) == ""  # an empty REMOTE_ADDR is no proxy unless "unix" says so
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "TRUSTED_PROXIES": ["unix", "192.0.2.0/24"]}
+    assert client_ip(req) == "203.0.113.5"
+    req = rf.get("/", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR="1.2.3.4, 192.0.2.7:80")
+    assert client_ip(req) == "1.2.3.4"
+    req = rf.get("/", REMOTE_ADDR=A, HTTP_X_FORWARDED_FOR="1.2.3.4")
+    assert client_ip(req) == A  # "unix" trusts no address
+
+
+def test_trusted_proxies_must_be_networks_or_unix(settings: Any) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "TRUSTED_PROXIES": ["192.0.2.0/24", "nginx"]}
+    with pytest.raises(ImproperlyConfigured, match=r"TRUSTED_PROXIES.*'nginx'"):
+        client_ip(RequestFactory().get("/", REMOTE_ADDR=A))
+
+
+def test_an_unknown_client_ip_is_logged_once(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "TRUSTED_PROXIES": ["192.0.2.0/24"]}
+    with caplog.at_level("WARNING", logger="loginguard.django"):
+        assert login(Client(), "alice", "wrong", ip="").status_code == 200
+        assert login(Client(), "alice", "wrong", ip="unknown").status_code == 200
+    warnings = [r for r in caplog.records if r.name == "loginguard.django"]
+    assert len(warnings) == 1 and "client IP" in warnings[0].getMessage()
+    assert "unix" in warnings[0].getMessage()
+    assert get_guard().check(account="alice").failures == 2  # the account still counts
+
+
 def _normalized(response: Any, username: str) -> tuple[int, str | None, str]:
     body = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.text)
     return response.status_code, response.get("Retry-After"), body.replace(username, "NAME")

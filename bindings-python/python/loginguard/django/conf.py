@@ -8,7 +8,8 @@ Keys (all optional)::
         "MANUAL_CLOCK": False,            # tests: move time with get_guard().advance_ms()
         "USERNAME_FIELD": "username",     # the login form's account field
         "ACCOUNT_CREDENTIALS": [],        # more authenticate() kwargs that name the account
-        "TRUSTED_PROXIES": [],            # CIDRs of your reverse proxies; none: REMOTE_ADDR only
+        "TRUSTED_PROXIES": [],            # CIDRs of your reverse proxies; none: REMOTE_ADDR only;
+                                          # "unix": an empty REMOTE_ADDR (a unix socket) is one
         "CAPTCHA": {"BACKEND": "loginguard.django.captcha.Turnstile",
                     "SITE_KEY": "...", "SECRET": "...", "TIMEOUT": 5.0},
         "PASSWORD_RESET_URL": "password_reset",   # URL name or path for reset_required
@@ -20,6 +21,7 @@ Keys (all optional)::
 from __future__ import annotations
 
 import ipaddress
+import logging
 import threading
 from functools import lru_cache
 from typing import Any
@@ -32,8 +34,12 @@ from django.utils.module_loading import import_string
 import loginguard
 from loginguard.django.captcha import CaptchaVerifier
 
+logger = logging.getLogger("loginguard.django")
+
 _lock = threading.Lock()
 _guard: loginguard.Guard | None = None
+#: Whether this process (since the settings last changed) logged a client IP it could not find.
+_warned_ip = False
 
 
 def options() -> dict[str, Any]:
@@ -69,9 +75,10 @@ def _build_guard(opts: dict[str, Any]) -> loginguard.Guard:
 
 def reset() -> None:
     """Drops the guard and the cached settings (on ``setting_changed``)."""
-    global _guard
+    global _guard, _warned_ip
     with _lock:
         _guard = None
+        _warned_ip = False
     trusted_proxies.cache_clear()
     get_verifier.cache_clear()
 
@@ -91,37 +98,103 @@ def get_verifier() -> CaptchaVerifier | None:
     return verifier
 
 
+#: The ``TRUSTED_PROXIES`` entry that trusts an empty ``REMOTE_ADDR``: a proxy that reaches the
+#: application server over a unix socket (nginx in front of gunicorn's ``unix:`` bind).
+UNIX = "unix"
+
+
 @lru_cache(maxsize=1)
-def trusted_proxies() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(
-        ipaddress.ip_network(c, strict=False) for c in options().get("TRUSTED_PROXIES", ())
-    )
+def trusted_proxies() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network | str, ...]:
+    """``TRUSTED_PROXIES``: networks, and ``"unix"``."""
+    found: list[ipaddress.IPv4Network | ipaddress.IPv6Network | str] = []
+    for entry in options().get("TRUSTED_PROXIES", ()):
+        if entry == UNIX:
+            found.append(UNIX)
+            continue
+        try:
+            found.append(ipaddress.ip_network(entry, strict=False))
+        except (TypeError, ValueError):
+            raise ImproperlyConfigured(
+                "LOGINGUARD['TRUSTED_PROXIES'] takes networks (CIDRs or addresses) and "
+                f"'unix' (an empty REMOTE_ADDR), not {entry!r}"
+            ) from None
+    return tuple(found)
+
+
+def _address(hop: str) -> str:
+    """A forwarded address without the port a proxy may have added: ``203.0.113.5:51234``,
+    ``[2001:db8::1]:443`` and ``[2001:db8::1]`` give the address; anything else is as given."""
+    if hop.startswith("["):
+        end = hop.find("]")
+        if end > 0 and (end + 1 == len(hop) or hop[end + 1] == ":"):
+            return hop[1:end]
+        return hop
+    host, colon, port = hop.partition(":")
+    if colon and port.isdigit() and ":" not in port:
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return hop
+        return host
+    return hop
 
 
 def _trusted(ip: str, proxies: tuple[Any, ...]) -> bool:
+    if ip == "":
+        return UNIX in proxies
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return False
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
-    return any(addr in net for net in proxies)
+    return any(not isinstance(net, str) and addr in net for net in proxies)
 
 
 def client_ip(request: HttpRequest) -> str:
     """``REMOTE_ADDR``; behind configured trusted proxies, the right-most ``X-Forwarded-For``
-    hop that is not one of them. With no trusted proxies the header is ignored: it is the
-    client's to forge."""
-    remote = request.META.get("REMOTE_ADDR", "")
+    hop that is not one of them (without a port). With no trusted proxies the header is
+    ignored: it is the client's to forge. ``""`` or a value that is no address leaves the
+    attempt without a network (logged once)."""
+    ip = _client_ip(request)
+    if not _is_address(ip):
+        _warn_no_ip(ip)
+    return ip
+
+
+def _client_ip(request: HttpRequest) -> str:
+    remote = request.META.get("REMOTE_ADDR", "") or ""
     proxies = trusted_proxies()
     if not proxies or not _trusted(remote, proxies):
         return remote
-    hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = [_address(h.strip()) for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     hops = [h for h in hops if h]
     for hop in reversed(hops):
         if not _trusted(hop, proxies):
             return hop
     return hops[0] if hops else remote
+
+
+def _is_address(ip: str) -> bool:
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return True
+
+
+def _warn_no_ip(ip: str) -> None:
+    global _warned_ip
+    if _warned_ip:
+        return
+    _warned_ip = True
+    logger.warning(
+        "loginguard cannot determine the client IP (got %r from REMOTE_ADDR/X-Forwarded-For): "
+        "logins are counted on their account alone, not on their network. Behind a proxy on "
+        "a unix socket add 'unix' to LOGINGUARD['TRUSTED_PROXIES']; behind others, their "
+        "networks. (Logged once per process.)",
+        ip,
+    )
 
 
 BACKEND = "loginguard.django.backends.LoginGuardBackend"
