@@ -136,6 +136,32 @@ def test_password_reset_unlocks_a_reset_required_account(settings: Any) -> None:
     assert r.status_code == 302 and r["Location"] == "/home/"
 
 
+def test_password_reset_unlocks_the_email_the_user_logs_in_with(settings: Any) -> None:
+    """Under an email-login backend the account is the email: a reset lifts it too."""
+    from django.contrib.auth import authenticate
+
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": "[account]\nreset_after = 5"}
+    rf = RequestFactory()
+    for i in range(6):
+        req = rf.post("/", {"loginguard-captcha": "solved"}, REMOTE_ADDR=f"192.0.2.{i}")
+        assert authenticate(req, email="alice@example.com", password="wrong") is None
+    d = get_guard().check(account="alice@example.com")
+    assert d.action is loginguard.Action.RESET_REQUIRED
+
+    c = Client()
+    r = c.post("/accounts/password_reset/", {"email": "alice@example.com"}, REMOTE_ADDR=B)
+    link = re.search(r"https?://testserver(\S+)", mail.outbox[0].body)
+    assert r.status_code == 302 and link is not None
+    set_password_url = c.get(link.group(1), REMOTE_ADDR=B)["Location"]
+    r = c.post(
+        set_password_url,
+        {"new_password1": "a-new-long-password", "new_password2": "a-new-long-password"},
+        REMOTE_ADDR=B,
+    )
+    assert r.status_code == 302 and r["Location"] == "/accounts/reset/done/"
+    assert get_guard().check(account="alice@example.com").action is loginguard.Action.ALLOW
+
+
 def test_an_invalid_reset_does_not_unlock(settings: Any) -> None:
     settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": "[account]\nreset_after = 5"}
     c = Client()

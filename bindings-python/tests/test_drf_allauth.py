@@ -5,12 +5,14 @@ JSON 429 that says why (``loginguard.django.drf.exception_handler``)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 from allauth.account.adapter import DefaultAccountAdapter
 from django import forms
 from django.contrib.auth.models import User
+from django.core import mail
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
@@ -221,3 +223,27 @@ def test_allauth_adapter_shows_why(settings: Any) -> None:
     assert r.status_code == 200
     assert "Too many failed logins" not in r.text
     assert "The username and/or password you specified are not correct." in r.text
+
+
+def test_allauth_password_reset_unlocks_a_reset_required_account(settings: Any) -> None:
+    """allauth's ``PasswordResetFromKeyView`` lifts ``reset_required`` as Django's does."""
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": "[account]\nreset_after = 5"}
+    for i in range(6):
+        allauth_login(Client(), "wrong", ip=f"192.0.2.{i}", captcha="solved")
+    assert get_guard().check(account="alice").action is Action.RESET_REQUIRED
+
+    c = Client()
+    r = c.post("/allauth/password/reset/", {"email": "alice@example.com"}, REMOTE_ADDR=B)
+    assert r.status_code == 302
+    link = re.search(r"https?://testserver(\S+)", mail.outbox[0].body)
+    assert link is not None
+    r = c.get(link.group(1), REMOTE_ADDR=B)
+    assert r.status_code == 302  # to the set-password URL
+    r = c.post(
+        r["Location"],
+        {"password1": "a-new-long-password", "password2": "a-new-long-password"},
+        REMOTE_ADDR=B,
+    )
+    assert r.status_code == 302
+    assert get_guard().check(account="alice").action is Action.ALLOW
+    assert allauth_login(Client(), "a-new-long-password", ip=B).status_code == 302

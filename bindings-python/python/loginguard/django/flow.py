@@ -211,6 +211,36 @@ async def arecord_success(state: LoginState) -> None:
         state.succeeded = True
 
 
+def user_accounts(user: Any) -> list[str]:
+    """The account keys ``user`` logs in with: the username and, when it differs, the email
+    (the account under an email-login backend)."""
+    found: list[str] = []
+    names = [user.get_username()]
+    email_field = getattr(user, "get_email_field_name", None)
+    if email_field is not None:
+        names.append(getattr(user, email_field(), None))
+    for name in names:
+        if not isinstance(name, str) or not name:
+            continue
+        try:
+            account = account_key(name) or name
+        except (ValidationError, UnkeyableAccount):
+            account = name
+        if account not in found:
+            found.append(account)
+    return found
+
+
+def reset_user(user: Any) -> None:
+    """``reset_account`` for every account key of ``user``: after a password reset."""
+    guard = conf.get_guard()
+    for account in user_accounts(user):
+        try:
+            guard.reset_account(account)
+        except loginguard.LoginGuardError:
+            pass  # a name loginguard cannot key has no counters to clear
+
+
 def _wait_text(ms: int) -> str:
     seconds = math.ceil(ms / 1000)
     if seconds < 120:

@@ -1,7 +1,8 @@
 """``LoginGuardMiddleware``: ``begin`` before every login form POST (any subclass of Django's
 ``LoginView`` and the admin site's login), the CAPTCHA step, 429/403 refusals, the
-password-reset flow, device cookies, and ``reset_account`` when ``PasswordResetConfirmView``
-completes. ``LoginGuardBackend`` guards every other ``authenticate()``.
+password-reset flow, device cookies, and ``reset_account`` (the user's username and email
+keys) when ``PasswordResetConfirmView`` completes. ``LoginGuardBackend`` guards every other
+``authenticate()``.
 
 Under ASGI (or any async middleware chain) it runs as async middleware and makes the guard's
 awaitable calls, so that the event loop never waits on a redis store."""
@@ -15,11 +16,11 @@ from django import forms
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import LoginView, PasswordResetConfirmView
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import urlsafe_base64_decode
 
-from loginguard.django import conf, flow
+from loginguard.django import flow
 from loginguard.django.flow import LoginState, refusal
 
 __all__ = ["LoginGuardMiddleware", "LoginState", "login_view_form", "refusal"]
@@ -131,11 +132,7 @@ class LoginGuardMiddleware:
     def _after_password_reset(self, pk: Any, old_password: str) -> None:
         user = get_user_model()._default_manager.filter(pk=pk).first()
         if user is not None and user.password != old_password:
-            try:
-                account = flow.account_key(user.get_username())
-            except (ValidationError, flow.UnkeyableAccount):
-                account = None
-            conf.get_guard().reset_account(account or user.get_username())
+            flow.reset_user(user)
 
 
 def _user_from_uid(uidb64: str) -> Any:

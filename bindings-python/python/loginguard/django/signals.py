@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.exceptions import ValidationError
@@ -65,6 +66,12 @@ def on_login_failed(
         pass
 
 
+def on_password_reset(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """django-allauth's ``password_reset`` (its ``PasswordResetFromKeyView`` set a new
+    password): the user's accounts are reset, as after Django's ``PasswordResetConfirmView``."""
+    flow.reset_user(user)
+
+
 def on_setting_changed(setting: str, **kwargs: Any) -> None:
     if setting == "LOGINGUARD":
         conf.reset()
@@ -74,3 +81,7 @@ def connect() -> None:
     user_logged_in.connect(on_logged_in, dispatch_uid="loginguard.logged_in")
     user_login_failed.connect(on_login_failed, dispatch_uid="loginguard.login_failed")
     setting_changed.connect(on_setting_changed, dispatch_uid="loginguard.setting_changed")
+    if apps.is_installed("allauth.account"):
+        from allauth.account.signals import password_reset
+
+        password_reset.connect(on_password_reset, dispatch_uid="loginguard.allauth_password_reset")
