@@ -91,15 +91,25 @@ fn one_start_however_many_threads_cross_the_trigger() {
             s.fetch_add(1, SeqCst);
         }
     });
+    let site_decisions = botnet_at_once(&g, THREADS, 50);
+    assert_eq!(starts.load(SeqCst), 1);
+    assert_eq!(g.stats().site.unwrap().rate, 400);
+    // Failures 11..=400 each saw the attack (the clock is frozen).
+    assert_eq!(site_decisions, 390);
+}
+
+/// `threads` threads each recording `each` botnet failures at once; how many
+/// decisions were a site challenge.
+fn botnet_at_once(g: &Guard, threads: usize, each: usize) -> usize {
     let site_decisions = AtomicU32::new(0);
-    let barrier = Barrier::new(THREADS);
+    let barrier = Barrier::new(threads);
     std::thread::scope(|scope| {
-        for t in 0..THREADS {
-            let (g, barrier, site_decisions) = (&g, &barrier, &site_decisions);
+        for t in 0..threads {
+            let (barrier, site_decisions) = (&barrier, &site_decisions);
             scope.spawn(move || {
                 barrier.wait();
-                for n in 0..50 {
-                    let d = botnet_failure(g, (t * 50 + n) as u32);
+                for n in 0..each {
+                    let d = botnet_failure(g, (t * each + n) as u32);
                     if d.reason == Some(Reason::Site) {
                         site_decisions.fetch_add(1, SeqCst);
                     }
@@ -107,10 +117,7 @@ fn one_start_however_many_threads_cross_the_trigger() {
             });
         }
     });
-    assert_eq!(starts.load(SeqCst), 1);
-    assert_eq!(g.stats().site.unwrap().rate, 400);
-    // Failures 11..=400 each saw the attack (the clock is frozen).
-    assert_eq!(site_decisions.load(SeqCst), 390);
+    site_decisions.into_inner() as usize
 }
 
 /// The failure that a call records is the one its decision answers for: a
@@ -127,23 +134,7 @@ fn a_decision_answers_for_its_own_failure_not_a_later_ones_attack() {
         let mut policy = site_policy("");
         policy.store.capacity = 1024;
         let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
-        let site_decisions = AtomicU32::new(0);
-        let barrier = Barrier::new(THREADS);
-        std::thread::scope(|scope| {
-            for t in 0..THREADS {
-                let (g, barrier, site_decisions) = (&g, &barrier, &site_decisions);
-                scope.spawn(move || {
-                    barrier.wait();
-                    for n in 0..EACH {
-                        let d = botnet_failure(g, (t * EACH + n) as u32);
-                        if d.reason == Some(Reason::Site) {
-                            site_decisions.fetch_add(1, SeqCst);
-                        }
-                    }
-                });
-            }
-        });
-        let seen = site_decisions.load(SeqCst) as usize;
+        let seen = botnet_at_once(&g, THREADS, EACH);
         assert!(seen >= THREADS * EACH - 10, "{seen} saw the attack");
         early += seen - (THREADS * EACH - 10);
     }
