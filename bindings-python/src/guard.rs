@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use loginguard::{Attempt, IpInput, ManualClock, Policy, StoreKind};
+use loginguard::{AccountNormalize, Attempt, IpInput, ManualClock, Policy, StoreKind};
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
@@ -515,6 +515,15 @@ impl Guard {
     #[getter]
     fn now_ms(&self) -> u64 {
         self.inner.now_ms()
+    }
+
+    /// The policy's `account_normalize`: `"fold"` (NFKC, lowercase, trimmed) or `"exact"`.
+    #[getter]
+    fn account_normalize(&self) -> &'static str {
+        match self.inner.policy().account_normalize {
+            AccountNormalize::Fold => "fold",
+            AccountNormalize::Exact => "exact",
+        }
     }
 
     fn __repr__(&self) -> String {

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from loginguard import Action
-from loginguard.django import get_guard
+from loginguard.django import conf, get_guard
 
 pytestmark = pytest.mark.django_db
 
@@ -125,3 +125,50 @@ def test_a_username_the_form_rejects_is_left_to_the_form() -> None:
         r = login(Client(), name, "x")
         assert r.status_code == 200 and "This field is required" in r.text
     assert ip_failures() == 0
+
+
+@pytest.mark.parametrize("name", ["Alice", " ALICE ", "\uff21lice"])
+def test_a_form_that_lowercases_the_name_begins_once(name: str) -> None:
+    """The form's ``clean_username`` lowercases: the backend's ``authenticate(username="alice")``
+    is the middleware's attempt on ``Alice`` under the guard's folding, not a second one."""
+    begins = []
+    guard = get_guard()
+
+    class Counting:
+        def __getattr__(self, attr: str) -> Any:
+            if attr == "begin":
+                return lambda **kw: begins.append(kw) or guard.begin(**kw)
+            return getattr(guard, attr)
+
+    conf._guard = Counting()  # type: ignore[assignment]
+    r = Client().post("/lowercase-login/", {"username": name, "password": "wrong"}, REMOTE_ADDR=A)
+    assert r.status_code == 200 and len(begins) == 1
+    assert ip_failures() == 1
+    c = Client()
+    r = c.post("/lowercase-login/", {"username": name, "password": "alice-pw"}, REMOTE_ADDR=A)
+    assert r.status_code == 302 and logged_in(c) and len(begins) == 2
+    assert ip_failures() == 1
+    assert guard.check(account="alice").failures == 0
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Alice", "alice"),
+        ("ALICE\u3000", "alice"),
+        ("\ufeffAlice", "alice"),
+        ("\uff21lice", "alice"),
+        ("ΟΔΟΣ", "οδοσ"),
+        ("ΟΔΟΣ", "οδος"),
+        ("İstanbul", "i\u0307stanbul"),
+        ("STRASSE", "straße"),
+        ("alice", "alice2"),
+    ],
+)
+@pytest.mark.parametrize("normalize", ["fold", "exact"])
+def test_same_account_is_the_guards_keying(a: str, b: str, normalize: str, settings: Any) -> None:
+    from loginguard.django.flow import same_account
+
+    settings.LOGINGUARD = {**settings.LOGINGUARD, "POLICY": f'account_normalize = "{normalize}"'}
+    get_guard().record_failure(account=a)
+    assert same_account(a, b) is (get_guard().check(account=b).failures == 1)

@@ -467,3 +467,8 @@ def test_ip_range_and_a_site_wide_attack() -> None:
     guard.reset_ip("198.51.100.200")  # the range's counter goes with the network's
     assert guard.check(account="u3", ip="198.51.100.3").action is Action.ALLOW
     assert Guard().site_state() is None and Guard().stats().site is None
+
+
+def test_account_normalize_is_the_policys() -> None:
+    assert loginguard.Guard().account_normalize == "fold"
+    assert loginguard.Guard('account_normalize = "exact"').account_normalize == "exact"

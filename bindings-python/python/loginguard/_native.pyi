@@ -2,7 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 from os import PathLike
-from typing import final
+from typing import Literal, final
 
 from loginguard._types import Action, Reason
 
@@ -245,3 +245,5 @@ class Guard:
     def advance_ms(self, ms: int) -> None: ...
     @property
     def now_ms(self) -> int: ...
+    @property
+    def account_normalize(self) -> Literal["fold", "exact"]: ...

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
@@ -22,4 +23,8 @@ urlpatterns = [
     path("metrics/", include("loginguard.django.metrics_urls")),
     path("api/token/", obtain_auth_token),
     path("allauth/", include("allauth.urls")),
+    path(
+        "lowercase-login/",
+        LoginView.as_view(authentication_form=views.LowercaseAuthenticationForm),
+    ),
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from django.contrib.auth import authenticate, login
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -47,3 +48,11 @@ def json_login(request: HttpRequest) -> HttpResponse:
 def protected_login(request: HttpRequest) -> HttpResponse:
     """``plain_login`` with the CAPTCHA step, 429 and the reset redirect from ``@protect``."""
     return plain_login(request)
+
+
+class LowercaseAuthenticationForm(AuthenticationForm):
+    """A login form that lowercases the username itself (``clean_username``), after the field's
+    own cleaning that the middleware keys by."""
+
+    def clean_username(self) -> str:
+        return str(self.cleaned_data["username"]).lower()

@@ -120,14 +120,16 @@ class LoginGuardBackend(BaseBackend):
         return user
 
     def _state(self, request: HttpRequest | None, account: str | None) -> flow.LoginState | None:
-        """The attempt the middleware or ``protect`` began for this very login, if any."""
+        """The attempt the middleware or ``protect`` began for this very login, if any: its
+        account is this one under the guard's ``account_normalize`` (the form may have changed
+        the name's case in ``clean_username``)."""
         state = getattr(request, "loginguard", None) if request is not None else None
         if (
             isinstance(state, flow.LoginState)
             and state.from_view
             and state.allowed
             and not state.consumed
-            and state.attempt["account"] == account
+            and flow.same_account(state.attempt["account"], account)
         ):
             return state
         return None
