@@ -404,3 +404,16 @@ def test_aauthenticate_as_alice_in_other_case_does_not_clear_alices_counters() -
         assert async_to_sync(aauthenticate)(username="alice", password="wrong") is None
     assert async_to_sync(aauthenticate)(username="Alice", password="Alice-pw") is not None
     assert get_guard().check(account="alice").failures == 4  # the begin's advance stays
+
+
+def test_under_exact_names_alice_and_alice_in_other_case_are_cleared_apart(settings: Any) -> None:
+    """``account_normalize = "exact"`` keys ``Alice`` and ``alice`` apart: each login clears
+    its own account."""
+    policy(settings, 'account_normalize = "exact"')
+    User.objects.create_user("Alice", "attacker@example.com", "Alice-pw", is_staff=True)
+    for _ in range(3):
+        assert not via_login_view(Client(), "Alice", "wrong", A, None)
+        assert not via_login_view(Client(), "alice", "wrong", A, None)
+    assert via_login_view(Client(), "Alice", "Alice-pw", A, None)
+    assert get_guard().check(account="Alice").failures == 0
+    assert get_guard().check(account="alice").failures == 3

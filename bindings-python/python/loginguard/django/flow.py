@@ -199,8 +199,8 @@ def shared_account(account: str | None) -> bool:
     """Whether more than one user's ``USERNAME_FIELD`` equals ``account`` but for case (Django's
     users ``alice`` and ``Alice``): under ``account_normalize = "fold"`` they are one account,
     so a login as one of them must not clear the counters the other's guesses left."""
-    if not account:
-        return False
+    if not account or conf.get_guard().account_normalize != "fold":
+        return False  # under "exact" each spelling is its own account
     model = get_user_model()
     users = model._default_manager.filter(**{f"{model.USERNAME_FIELD}__iexact": account})
     return len(users.values_list("pk", flat=True)[:2]) > 1
