@@ -517,6 +517,12 @@ impl Guard {
         self.inner.now_ms()
     }
 
+    /// Whether `a` and `b` are one account to this guard (the same key under its
+    /// `account_normalize`).
+    fn same_account(&self, a: &str, b: &str) -> bool {
+        self.inner.same_account(a, b)
+    }
+
     /// The policy's `account_normalize`: `"fold"` (NFKC, lowercase, trimmed) or `"exact"`.
     #[getter]
     fn account_normalize(&self) -> &'static str {

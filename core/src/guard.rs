@@ -188,6 +188,20 @@ impl Guard {
         &self.policy
     }
 
+    /// Whether `a` and `b` are one account to this guard (the same key under
+    /// its `account_normalize`): with `fold`, `"Alice"` and `"alice "` are.
+    /// Two names that normalize to nothing (no account) are the same too.
+    ///
+    /// ```
+    /// let guard = loginguard::Guard::new(loginguard::Policy::default()).unwrap();
+    /// assert!(guard.same_account("Alice", " alice"));
+    /// assert!(!guard.same_account("alice", "bob"));
+    /// ```
+    pub fn same_account(&self, a: &str, b: &str) -> bool {
+        let mode = self.policy.account_normalize;
+        self.hasher.account(a, mode) == self.hasher.account(b, mode)
+    }
+
     /// The guard's clock, in its own milliseconds.
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()

@@ -5,7 +5,6 @@ the CAPTCHA step, the refusal responses, and what follows the view."""
 from __future__ import annotations
 
 import math
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,21 +77,6 @@ def account_key(value: object, username_field: forms.Field | None = None) -> str
     return cleaned.strip() or None
 
 
-#: What ``account_normalize = "fold"`` trims at both ends: Unicode White_Space, and what Python
-#: and JavaScript also strip (U+001C..U+001F, U+FEFF).
-_FOLD_TRIM = (
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\x1c\x1d\x1e\x1f\ufeff"
-)
-
-
-def _fold(account: str) -> str:
-    """The guard's ``fold``: NFKC, then each character lowercased (as Rust's
-    ``char::to_lowercase``, without Python's final-sigma rule), then trimmed."""
-    folded = "".join(c.lower() for c in unicodedata.normalize("NFKC", account))
-    return folded.strip(_FOLD_TRIM)
-
-
 def same_account(a: str | None, b: str | None) -> bool:
     """Whether the guard keys ``a`` and ``b`` as one account (its ``account_normalize``): a
     login form whose ``clean_username`` lowercases passes ``alice`` to ``authenticate()`` for
@@ -101,7 +85,7 @@ def same_account(a: str | None, b: str | None) -> bool:
         return True
     if a is None or b is None:
         return False
-    return conf.get_guard().account_normalize == "fold" and _fold(a) == _fold(b)
+    return conf.get_guard().same_account(a, b)
 
 
 def form_account(request: HttpRequest, form_class: type[forms.BaseForm] | None) -> str | None:
