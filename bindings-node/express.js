@@ -3,7 +3,9 @@
 // (`begin`) before the password is checked and answers refusals itself; the
 // route reports the outcome with req.loginguard.success() / .failure().
 
-const { beginLogin, loginOptions, refusalBody, retryAfterHeader } = require('./lib/login.js')
+const { beginLogin, clientAddress, loginOptions, refusalBody, retryAfterHeader } = require('./lib/login.js')
+
+const NO_IP = { source: 'req.ip', cure: "set Express's 'trust proxy' to the proxy hop" }
 
 // A 400 for an attempt that cannot be keyed: JSON for clients that take it, else short text.
 function invalidAttempt(req, res, message) {
@@ -29,9 +31,11 @@ function loginguard(options) {
 
   return async function loginguardMiddleware(req, res, next) {
     try {
+      // The address first: a deployment that gives none is refused on every attempt.
+      const ip = clientAddress(config, req, req.ip, NO_IP)
       const outcome = await beginLogin(config, {
         account: await accountOf(req),
-        ip: req.ip,
+        ip,
         req,
         cookieHeader: req.headers.cookie,
       })

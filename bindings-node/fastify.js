@@ -4,7 +4,9 @@
 // (`begin`) before the handler checks the password and answers refusals itself; the
 // handler reports the outcome with request.loginguard.success() / .failure().
 
-const { beginLogin, loginOptions, retryAfterHeader } = require('./lib/login.js')
+const { beginLogin, clientAddress, loginOptions, retryAfterHeader } = require('./lib/login.js')
+
+const NO_IP = { source: 'request.ip', cure: "set Fastify's trustProxy to the proxy hop" }
 
 // Whether the client takes JSON, as Express's `req.accepts(['json', 'text'])` decides it:
 // JSON without an Accept header or when ranked at least as high as text.
@@ -31,6 +33,7 @@ async function loginguard(fastify, options) {
   const config = loginOptions(options, 'loginguard/fastify', {
     body: 'request.body',
     accountSignature: '(request) => string | Promise<string>',
+    clientIpSignature: '(request) => string',
   })
 
   // The account to key: the application's (`account`) or the body field, as given. Anything
@@ -41,9 +44,11 @@ async function loginguard(fastify, options) {
 
   async function loginguardPreHandler(request, reply) {
     if (request.loginguard !== null) return // guarded twice (config and preHandler): one begin
+    // The address first: a deployment that gives none is refused on every attempt.
+    const ip = clientAddress(config, request, request.ip, NO_IP)
     const outcome = await beginLogin(config, {
       account: await accountOf(request),
-      ip: request.ip,
+      ip,
       req: request,
       cookieHeader: request.headers.cookie,
     })

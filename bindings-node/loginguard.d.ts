@@ -39,6 +39,9 @@ export type {
  *   the synchronous `Guard` (use {@link AsyncGuard}).
  * - `ERR_LOGINGUARD_TYPE`: an argument of the wrong JS type.
  * - `ERR_LOGINGUARD_CLOCK`: `advanceMs` on a guard without `manualClock: true`.
+ * - `ERR_LOGINGUARD_NO_CLIENT_IP`: an integration (express, fastify, passport) got no client
+ *   address (`req.ip` undefined, e.g. on a unix socket without a trusted proxy hop) or a
+ *   `clientIp` option that returned none. Nothing is recorded.
  * - `ERR_LOGINGUARD_PANIC`: a panic in loginguard, caught at the boundary (never expected).
  * - `ERR_LOGINGUARD_INTERNAL`: Node-API itself failed (never expected).
  */
@@ -50,6 +53,7 @@ export type ErrorCode =
   | 'ERR_LOGINGUARD_STORE'
   | 'ERR_LOGINGUARD_TYPE'
   | 'ERR_LOGINGUARD_CLOCK'
+  | 'ERR_LOGINGUARD_NO_CLIENT_IP'
   | 'ERR_LOGINGUARD_PANIC'
   | 'ERR_LOGINGUARD_INTERNAL'
 

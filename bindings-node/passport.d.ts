@@ -16,6 +16,14 @@ export interface GuardStrategyOptions {
    */
   account?: (req: PassportRequest, username: unknown) => string | undefined | Promise<string | undefined>
   /**
+   * The client's address to key the attempt on, instead of `req.ip` (Express's `trust proxy`
+   * decides; the socket's address without Express): e.g. from a header your proxy sets. Must
+   * return a non-empty string; anything else, like a missing address (an app on a unix
+   * socket with no trusted proxy hop), is Passport's `error` with code
+   * `ERR_LOGINGUARD_NO_CLIENT_IP`, before verify runs, counting nothing.
+   */
+  clientIp?: (req: PassportRequest) => string
+  /**
    * Verifies the CAPTCHA answer of a request; a throw, a rejection or no answer within
    * `captchaTimeoutMs` counts as failed, and then `signal` aborts.
    */

@@ -5,11 +5,14 @@
 // before the verify callback checks the password; a refusal fails the authentication with
 // the reason; a verified user records the success.
 
-const { beginLogin, configError, loginOptions, retryAfterHeader } = require('./lib/login.js')
+const { beginLogin, clientAddress, configError, loginOptions, retryAfterHeader } = require('./lib/login.js')
 
-// The client's address: Express's `req.ip` (its `trust proxy` setting decides), else the socket's.
-function clientIp(req) {
-  return req.ip ?? req.socket?.remoteAddress
+const NO_IP = { source: 'req.ip', cure: "set Express's 'trust proxy' to the proxy hop" }
+
+// The client's address: Express's `req.ip` (its `trust proxy` setting decides), else the
+// socket's; the `clientIp` option instead when given; none at all is refused.
+function clientIp(config, req) {
+  return clientAddress(config, req, req.ip ?? req.socket?.remoteAddress, NO_IP)
 }
 
 /**
@@ -33,8 +36,9 @@ function guardStrategy(strategy, options) {
 
   // The login to go on with, or null when the authentication was failed here (`action.fail`).
   async function guardedLogin(action, req, username) {
+    const ip = clientIp(config, req)
     const account = config.account ? await config.account(req, username) : username
-    const outcome = await beginLogin(config, { account, ip: clientIp(req), req })
+    const outcome = await beginLogin(config, { account, ip, req })
     if (outcome.invalid) {
       action.fail({ error: 'invalid_login_attempt', message: outcome.invalid, retryAfterMs: null }, 400)
       return null

@@ -42,6 +42,12 @@ function configError(message) {
   return err
 }
 
+function noClientIpError(message) {
+  const err = new Error(message)
+  err.code = 'ERR_LOGINGUARD_NO_CLIENT_IP'
+  return err
+}
+
 function isPositiveNumber(value) {
   return typeof value === 'number' && Number.isFinite(value) && value > 0
 }
@@ -50,7 +56,11 @@ function isPositiveNumber(value) {
  * The options every integration takes, checked; `entry` names the module in errors,
  * `body` the request's parsed body, `accountSignature` the `account` option's type.
  */
-function loginOptions(options, entry, { body = 'req.body', accountSignature = '(req) => string | Promise<string>' } = {}) {
+function loginOptions(
+  options,
+  entry,
+  { body = 'req.body', accountSignature = '(req) => string | Promise<string>', clientIpSignature = '(req) => string' } = {},
+) {
   if (options === null || typeof options !== 'object' || !(options.guard instanceof Guard || options.guard instanceof AsyncGuard)) {
     throw configError(`${entry} needs { guard } with a Guard or an AsyncGuard from require("loginguard")`)
   }
@@ -62,12 +72,16 @@ function loginOptions(options, entry, { body = 'req.body', accountSignature = '(
     captchaTimeoutMs = DEFAULT_CAPTCHA_TIMEOUT_MS,
     deviceCookie,
     passwordResetUrl,
+    clientIp,
   } = options
   if (typeof accountField !== 'string' || accountField === '') {
     throw configError(`accountField must be the name of a ${body} field`)
   }
   if (account !== undefined && typeof account !== 'function') {
     throw configError(`account must be a function ${accountSignature}`)
+  }
+  if (clientIp !== undefined && typeof clientIp !== 'function') {
+    throw configError(`clientIp must be a function ${clientIpSignature} returning the client's address`)
   }
   if (verifyCaptcha !== undefined && typeof verifyCaptcha !== 'function') {
     throw configError('verifyCaptcha must be a function (req) => boolean | Promise<boolean>')
@@ -98,6 +112,7 @@ function loginOptions(options, entry, { body = 'req.body', accountSignature = '(
     guard,
     accountField,
     account,
+    clientIp,
     verifyCaptcha,
     captchaTimeoutMs,
     passwordResetUrl,
@@ -109,6 +124,29 @@ function loginOptions(options, entry, { body = 'req.body', accountSignature = '(
       now: deviceCookie.now ?? Date.now,
     },
   }
+}
+
+function describe(value) {
+  if (value === '') return 'empty'
+  if (value === null || value === undefined) return String(value)
+  return `a ${typeof value}`
+}
+
+/**
+ * The client's address to key the attempt on: `config.clientIp(req)` when the application
+ * gives one, else `builtin` (the framework's, e.g. `req.ip`). Anything but a non-empty
+ * string throws ERR_LOGINGUARD_NO_CLIENT_IP, counting nothing: an attempt is never keyed
+ * on the account alone. `source` names the framework's value and `cure` its setting.
+ */
+function clientAddress(config, req, builtin, { source, cure }) {
+  if (config.clientIp) {
+    const ip = config.clientIp(req)
+    if (typeof ip === 'string' && ip !== '') return ip
+    throw noClientIpError(`the clientIp option returned ${describe(ip)}: it must return the client's address as a non-empty string`)
+  }
+  const ip = builtin
+  if (typeof ip === 'string' && ip !== '') return ip
+  throw noClientIpError(`${source} is ${describe(ip)} (a unix socket?): ${cure}, or pass the clientIp option`)
 }
 
 // Whether the core keys this account (not empty once normalized, not over-long), asked
@@ -291,6 +329,7 @@ async function beginLogin(config, { account, ip, req, cookieHeader }) {
 module.exports = {
   beginLogin,
   captchaPassed,
+  clientAddress,
   configError,
   keyable,
   loginOptions,

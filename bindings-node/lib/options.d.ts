@@ -28,6 +28,15 @@ export interface SharedLoginGuardOptions<Req, Cookie extends SharedDeviceCookieO
   /** The guard every login attempt goes through: a Guard, or an AsyncGuard (the redis store), whose Promises are awaited. */
   guard: Guard | AsyncGuard
   /**
+   * The client's address to key the attempt on, instead of the framework's (`req.ip`, which
+   * the framework's trusted-proxy setting decides): e.g. from a header your proxy sets. Must
+   * return a non-empty string; anything else, like a missing address (an app on a unix
+   * socket with no trusted proxy hop), is an error with code `ERR_LOGINGUARD_NO_CLIENT_IP`
+   * for `next(err)` (Express) or Fastify's error handler, counting nothing. A throw is the
+   * application's error and goes there too.
+   */
+  clientIp?: (request: Req) => string
+  /**
    * Verifies the CAPTCHA answer of a request; a throw, a rejection or no answer within
    * `captchaTimeoutMs` counts as failed, and then `signal` aborts.
    */
