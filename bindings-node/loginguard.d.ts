@@ -37,7 +37,7 @@ export type {
  * - `ERR_LOGINGUARD_POLICY`: a bad policy; the message names the field (`account_ip.lock_for`).
  * - `ERR_LOGINGUARD_STORE`: the store could not be opened, or a redis policy was given to
  *   the synchronous `Guard` (use {@link AsyncGuard}).
- * - `ERR_LOGINGUARD_TYPE`: an argument of the wrong JS type.
+ * - `ERR_LOGINGUARD_TYPE`: an argument of the wrong JS type, or an unknown option key.
  * - `ERR_LOGINGUARD_CLOCK`: `advanceMs` on a guard without `manualClock: true`.
  * - `ERR_LOGINGUARD_NO_CLIENT_IP`: an integration (express, fastify, passport) got no client
  *   address (`req.ip` undefined, e.g. on a unix socket without a trusted proxy hop) or a
@@ -138,6 +138,7 @@ export interface PolicyObject {
   }
 }
 
+/** The options of `new Guard` and `AsyncGuard.create`; any other key is refused (`ERR_LOGINGUARD_TYPE`). */
 export interface GuardOptions {
   /** The policy: TOML text (the policy-file format) or a {@link PolicyObject}; the defaults when absent. */
   policy?: string | PolicyObject | null

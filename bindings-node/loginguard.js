@@ -31,10 +31,19 @@ function attemptObject(attempt) {
   return attempt
 }
 
-function optionsObject(options, shape) {
+const GUARD_OPTIONS = ['policy', 'manualClock']
+const FILE_OPTIONS = ['manualClock']
+
+// The options object, with no key outside `accepted`: a misspelt or misplaced option
+// (`{ account: ... }` without `policy:`) would otherwise leave the default silently.
+function optionsObject(options, accepted) {
+  const shape = `{ ${accepted.join(', ')} }`
   if (options === undefined) return {}
   if (options === null || typeof options !== 'object') {
     throw typeError(`options must be an object like ${shape}`)
+  }
+  for (const key of Object.keys(options)) {
+    if (!accepted.includes(key)) throw typeError(`unknown option ${JSON.stringify(key)}: the options are ${shape}`)
   }
   return options
 }
@@ -93,7 +102,7 @@ class Guard extends EventEmitter {
    */
   constructor(options) {
     super()
-    const o = optionsObject(options, '{ policy, manualClock }')
+    const o = optionsObject(options, GUARD_OPTIONS)
     this.#native = o[NATIVE] ?? new NativeGuard(o.policy, o.manualClock)
     this.#hot = this.#native.hotPath()
     this.on('newListener', (name) => {
@@ -105,7 +114,7 @@ class Guard extends EventEmitter {
   }
 
   static fromPolicyFile(path, options) {
-    const o = optionsObject(options, '{ manualClock }')
+    const o = optionsObject(options, FILE_OPTIONS)
     return new Guard({ [NATIVE]: NativeGuard.fromPolicyFile(path, o.manualClock) })
   }
 
@@ -220,13 +229,13 @@ class AsyncGuard extends EventEmitter {
 
   /** A guard for `{ policy, manualClock }`; opening a redis store connects, off the event loop. */
   static async create(options) {
-    const o = optionsObject(options, '{ policy, manualClock }')
+    const o = optionsObject(options, GUARD_OPTIONS)
     return new AsyncGuard(OPEN, settled(await NativeGuard.open(o.policy, o.manualClock)))
   }
 
   /** A guard enforcing the policy file at `path`. */
   static async fromPolicyFile(path, options) {
-    const o = optionsObject(options, '{ manualClock }')
+    const o = optionsObject(options, FILE_OPTIONS)
     return new AsyncGuard(OPEN, settled(await NativeGuard.openPolicyFile(path, o.manualClock)))
   }
 

@@ -293,3 +293,31 @@ test('letsPasswordBeChecked is the core rule for every action', () => {
   }
   assert.throws(() => letsPasswordBeChecked({ action: 'maybe' }, true))
 })
+
+test('an unknown Guard or AsyncGuard option is refused, naming it and the accepted ones', async () => {
+  const { AsyncGuard } = require('../loginguard.js')
+  const dir = mkdtempSync(join(tmpdir(), 'loginguard-options-'))
+  const file = join(dir, 'loginguard.toml')
+  writeFileSync(file, '[account]\nchallenge_after = 1\n')
+  const unknown = (key, accepted) => ({
+    name: 'TypeError',
+    code: 'ERR_LOGINGUARD_TYPE',
+    message: `unknown option ${JSON.stringify(key)}: the options are ${accepted}`,
+  })
+  // `policy:` forgotten: the policy's own tables given as options.
+  assert.throws(() => new Guard({ account: { challenge_after: 1 } }), unknown('account', '{ policy, manualClock }'))
+  assert.throws(() => new Guard({ polcy: '[account]\nchallenge_after = 1' }), unknown('polcy', '{ policy, manualClock }'))
+  assert.throws(() => new Guard({ manualClock: true, manual_clock: true }), unknown('manual_clock', '{ policy, manualClock }'))
+  assert.throws(() => Guard.fromPolicyFile(file, { policy: '' }), unknown('policy', '{ manualClock }'))
+  await assert.rejects(AsyncGuard.create({ polcy: '[account]\nchallenge_after = 1' }), unknown('polcy', '{ policy, manualClock }'))
+  await assert.rejects(AsyncGuard.fromPolicyFile(file, { manualclock: true }), unknown('manualclock', '{ manualClock }'))
+  // The accepted keys still work, undefined values included.
+  assert.equal(new Guard({ policy: undefined, manualClock: true }).begin(alice).action, 'allow')
+  const fromFile = Guard.fromPolicyFile(file, { manualClock: true })
+  fromFile.recordFailure(alice)
+  assert.equal(fromFile.recordFailure(alice).action, 'challenge') // challenge_after = 1 from the file
+  assert.equal((await AsyncGuard.create({ policy: '[account]\nchallenge_after = 1', manualClock: true })).isAsync, true)
+  const asyncFromFile = await AsyncGuard.fromPolicyFile(file, {})
+  await asyncFromFile.recordFailure(alice)
+  assert.equal((await asyncFromFile.recordFailure(alice)).action, 'challenge')
+})
