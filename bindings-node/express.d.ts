@@ -56,6 +56,8 @@ declare global {
  * do not take JSON) for a missing or non-string account, counting nothing; 429 with
  * `Retry-After` on `deny`, 403 for the deny list, 403 `challenge_required` until
  * `verifyCaptcha(req)` passes, 403 `password_reset_required`; otherwise `next()`.
+ * On a request that already has `req.loginguard` (the middleware mounted twice on one
+ * route), it calls `next()` without a second `begin`.
  */
 declare function loginguard(options: LoginGuardOptions): RequestHandler
 

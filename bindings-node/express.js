@@ -30,6 +30,9 @@ function loginguard(options) {
   }
 
   return async function loginguardMiddleware(req, res, next) {
+    // Mounted twice on one route (app.use('/login', ...) and the route itself): one begin,
+    // else each attempt would count twice and a success leave one on the network.
+    if (req.loginguard != null) return next()
     try {
       // The address first: a deployment that gives none is refused on every attempt.
       const ip = clientAddress(config, req, req.ip, NO_IP)

@@ -276,3 +276,32 @@ test('a site-wide attack asks everyone for the CAPTCHA, saying why', async (t) =
   assert.deepEqual([site.active, site.trigger, site.perMs], [true, 5, 60000])
   assert.equal(app.guard.stats().site.active, true)
 })
+
+test('the middleware mounted twice on one route (app.use and the route) begins once', async (t) => {
+  const guard = new Guard({ manualClock: true })
+  const options = { guard }
+  const app = express()
+  app.use('/login', express.urlencoded({ extended: false }), loginguard(options))
+  app.post('/login', loginguard(options), (req, res) => {
+    if (USERS[req.loginguard.account] === req.body.password) {
+      req.loginguard.success()
+      return res.json({ ok: true })
+    }
+    req.loginguard.failure()
+    res.status(401).json({ error: 'invalid_credentials' })
+  })
+  const server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s))
+  })
+  t.after(() => new Promise((r) => server.close(r)))
+  const login = (fields) =>
+    fetch(`http://127.0.0.1:${server.address().port}/login`, { method: 'POST', body: new URLSearchParams(fields) }).then((r) => r.status)
+  const failures = (account) =>
+    Object.fromEntries(guard.inspect({ account, ip: '127.0.0.1' }).dimensions.map((d) => [d.dimension, d.failures]))
+
+  assert.equal(await login({ username: 'alice', password: 'guess' }), 401)
+  assert.deepEqual(failures('alice'), { account: 1, account_ip: 1, ip: 1, ip_range: 1 })
+  // A successful login takes back its one begin: nothing is left on the network.
+  assert.equal(await login({ username: 'bob', password: 'battery staple' }), 200)
+  assert.deepEqual(failures('bob'), { account: 0, account_ip: 0, ip: 1, ip_range: 1 }, "only alice's failure")
+})
