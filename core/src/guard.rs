@@ -165,10 +165,10 @@ impl Guard {
         let site = SiteRuleMs::new(&policy.site);
         let table = Table::new(store.buckets);
         Ok(Guard {
-            // Decisions are counted with an atomic add where threads beyond
-            // the stripes' 16 may count at once: other processes on a shared
-            // file, or a redis guard's callers (a blocking pool of any size).
-            shared: table.is_shared() || store.redis.is_some(),
+            // Decisions are counted with an atomic add on a shared file,
+            // whose stripes other processes' threads count on too (within
+            // one process, the stripes' leases keep the counts exact).
+            shared: table.is_shared(),
             id: memo::next_guard_id(),
             epoch: store.epoch_ms,
             policy,
@@ -408,7 +408,7 @@ impl Guard {
             self.emit_crossings(&keys, &crossed, &after);
         }
         // Still on (not ended since), and the attempt not on a trusted device.
-        let site = site_during.filter(|_| self.site_challenge(&keys, now).is_some());
+        let site = site_during.filter(|_| self.site_challenges(&keys, now));
         let decision = floor(decider.decision(), site);
         self.count(decision.action);
         Ok(decision)
@@ -669,29 +669,33 @@ impl Guard {
     }
 
     /// The site-wide rate when the site-wide signal challenges this attempt
-    /// now (an attack is on and the attempt is not on a trusted device);
-    /// tells of an attack this call saw end. One load while nothing changes.
+    /// now (see [`Guard::site_challenges`]).
     #[inline(always)]
     fn site_challenge(&self, keys: &Keys<'_>, now: u64) -> Option<u64> {
         let rule = self.site.as_ref()?;
-        let window = &self.table.counters().site;
-        if window.quiet() {
-            return None; // the common case, answered inline
+        self.site_challenges(keys, now)
+            .then(|| self.table.counters().site.rate(rule, now))
+    }
+
+    /// Whether the site-wide signal challenges this attempt now (an attack
+    /// is on and the attempt is not on a trusted device); tells of an attack
+    /// this call saw end. One load while nothing changes.
+    #[inline(always)]
+    fn site_challenges(&self, keys: &Keys<'_>, now: u64) -> bool {
+        match &self.site {
+            // The common case, answered inline: no attack on.
+            Some(rule) if !self.table.counters().site.quiet() => {
+                self.site_challenges_during_attack(rule, keys, now)
+            }
+            _ => false,
         }
-        self.site_challenge_during_attack(rule, keys, now)
     }
 
     #[inline(never)]
-    fn site_challenge_during_attack(
-        &self,
-        rule: &SiteRuleMs,
-        keys: &Keys<'_>,
-        now: u64,
-    ) -> Option<u64> {
-        let window = &self.table.counters().site;
-        let (active, ended) = window.active(rule, now);
+    fn site_challenges_during_attack(&self, rule: &SiteRuleMs, keys: &Keys<'_>, now: u64) -> bool {
+        let (active, ended) = self.table.counters().site.active(rule, now);
         self.emit_site(ended);
-        (active && !keys.trusted).then(|| window.rate(rule, now))
+        active && !keys.trusted
     }
 
     fn site_state_at(&self, now: u64) -> Option<SiteState> {

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{
-    AtomicU32, AtomicU64, AtomicUsize,
+    AtomicU32, AtomicU64,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
@@ -29,10 +29,14 @@ pub(crate) struct Counters {
     pub(crate) site: SiteWindow,
 }
 
-/// A stripe index with this bit set is shared with other threads: every
-/// stripe was held by a live thread when it was given.
+/// A stripe index with this bit set is shared: every owned stripe was held
+/// by a live thread when it was given.
 const SHARED: usize = 1 << 31;
 const UNSET: usize = usize::MAX;
+/// The last stripe is never owned: threads beyond the owned ones count on it
+/// together, with atomic adds, so that no thread's plain store on its own
+/// stripe races another's add.
+const OVERFLOW: usize = STRIPES - 1;
 
 /// Stripes held by live threads, one bit each.
 static HELD: AtomicU32 = AtomicU32::new(0);
@@ -51,7 +55,7 @@ impl Drop for Lease {
         let held = self.0.get();
         if held != UNSET {
             // Anything this thread still counts from here on shares.
-            let _ = INDEX.try_with(|i| i.set(held | SHARED));
+            let _ = INDEX.try_with(|i| i.set(OVERFLOW | SHARED));
             HELD.fetch_and(!(1 << held), Release);
         }
     }
@@ -59,7 +63,7 @@ impl Drop for Lease {
 
 /// This thread's stripe: one of its own while one is free, given back when
 /// the thread ends, so that a thread pool's churn never makes two live
-/// threads share one; else a shared one (`| SHARED`).
+/// threads share one; else the overflow stripe (`| SHARED`).
 #[inline]
 fn stripe_index() -> usize {
     let i = INDEX.with(Cell::get);
@@ -71,11 +75,10 @@ fn stripe_index() -> usize {
 
 #[cold]
 fn take_stripe() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let own = HELD
         .fetch_update(AcqRel, Acquire, |held| {
             let free = (!held).trailing_zeros() as usize;
-            (free < STRIPES).then(|| held | 1 << free)
+            (free < OVERFLOW).then(|| held | 1 << free)
         })
         .ok()
         .map(|held| (!held).trailing_zeros() as usize);
@@ -85,10 +88,10 @@ fn take_stripe() -> usize {
             Ok(()) => own,
             Err(_) => {
                 HELD.fetch_and(!(1 << own), Release);
-                own | SHARED
+                OVERFLOW | SHARED
             }
         },
-        None => (NEXT.fetch_add(1, Relaxed) % STRIPES) | SHARED,
+        None => OVERFLOW | SHARED,
     };
     INDEX.with(|i| i.set(index));
     index
@@ -97,7 +100,7 @@ fn take_stripe() -> usize {
 impl Counters {
     /// Counts one decision on this thread's stripe. In one process's memory,
     /// on a stripe the thread holds alone, a plain load and store rather
-    /// than a locked read-modify-write; on a shared stripe (more than 16
+    /// than a locked read-modify-write; on the overflow stripe (more than 15
     /// threads counting at once) and across processes (`shared`: threads of
     /// different processes share stripes) an atomic add.
     #[inline]

@@ -43,3 +43,28 @@ fn counts_are_exact_for_concurrent_threads_after_thread_churn() {
     });
     assert_eq!(g.stats().allow, 2 * CALLS + 15);
 }
+
+/// More threads counting at once than there are stripes: the ones beyond
+/// share a stripe of their own with atomic adds, never one a thread owns.
+#[test]
+fn counts_are_exact_for_more_threads_than_stripes() {
+    const THREADS: usize = 24;
+    const CALLS: u64 = 20_000;
+    let mut policy = Policy::default();
+    policy.store.capacity = 1024;
+    let g = Guard::with_clock(policy, Arc::new(ManualClock::new())).unwrap();
+    let a = Attempt::new().account("bob").ip("192.0.2.2");
+    let before = g.stats().allow;
+    let start = Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                start.wait();
+                for _ in 0..CALLS {
+                    g.check(&a).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(g.stats().allow - before, THREADS as u64 * CALLS);
+}
