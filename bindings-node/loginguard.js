@@ -69,6 +69,18 @@ function emitEvents(guard, native) {
 
 // A decision from the native hot path, packed in one number (action, reason, failures,
 // the retry time and whether events wait); an object (a rare shape) passes through.
+// One synchronous decision through the native hot path, packed (see `unpack`). The device is
+// passed only when given: an absent one then costs no Node-API call.
+function hotDecide(hot, op, a, challengePassed) {
+  const d = a.device
+  if (op === BEGIN) {
+    const passed = challengePassed ?? false
+    return d === undefined ? hot.begin(a.account, a.ip, passed) : hot.begin(a.account, a.ip, passed, d)
+  }
+  if (op === CHECK) return d === undefined ? hot.check(a.account, a.ip) : hot.check(a.account, a.ip, d)
+  return d === undefined ? hot.recordFailure(a.account, a.ip) : hot.recordFailure(a.account, a.ip, d)
+}
+
 function unpack(n, guard, native, listening) {
   if (typeof n !== 'number') {
     if (listening) emitEvents(guard, native)
@@ -142,22 +154,16 @@ class Guard extends EventEmitter {
   }
 
   check(attempt) {
-    const a = attemptObject(attempt)
-    const d = a.device
-    return this.#decision(d === undefined ? this.#hot.check(a.account, a.ip) : this.#hot.check(a.account, a.ip, d))
+    return this.#decision(hotDecide(this.#hot, CHECK, attemptObject(attempt)))
   }
 
   begin(attempt) {
     const a = attemptObject(attempt)
-    const d = a.device
-    const passed = a.challengePassed ?? false
-    return this.#decision(d === undefined ? this.#hot.begin(a.account, a.ip, passed) : this.#hot.begin(a.account, a.ip, passed, d))
+    return this.#decision(hotDecide(this.#hot, BEGIN, a, a.challengePassed))
   }
 
   recordFailure(attempt) {
-    const a = attemptObject(attempt)
-    const d = a.device
-    return this.#decision(d === undefined ? this.#hot.recordFailure(a.account, a.ip) : this.#hot.recordFailure(a.account, a.ip, d))
+    return this.#decision(hotDecide(this.#hot, RECORD_FAILURE, attemptObject(attempt)))
   }
 
   recordSuccess(attempt) {
@@ -265,9 +271,7 @@ class AsyncGuard extends EventEmitter {
   async #decide(op, attempt, challengePassed) {
     const a = attemptObject(attempt)
     if (this.#hot !== null) {
-      const hot = this.#hot
-      const n = op === CHECK ? hot.check(a.account, a.ip, a.device) : op === BEGIN ? hot.begin(a.account, a.ip, challengePassed ?? false, a.device) : hot.recordFailure(a.account, a.ip, a.device)
-      return this.#unpacked(n)
+      return this.#unpacked(hotDecide(this.#hot, op, a, challengePassed))
     }
     const decision = settled(await this.#native.decideAsync(op, a.account, a.ip, a.device, challengePassed))
     if (this.#listening) this.#emitEvents()
