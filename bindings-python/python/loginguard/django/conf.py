@@ -80,6 +80,7 @@ def reset() -> None:
         _guard = None
         _warned_ip = False
     trusted_proxies.cache_clear()
+    account_credentials.cache_clear()
     get_verifier.cache_clear()
 
 
@@ -130,7 +131,7 @@ def _address(hop: str) -> str:
             return hop[1:end]
         return hop
     host, colon, port = hop.partition(":")
-    if colon and port.isdigit() and ":" not in port:
+    if colon and port.isdigit():
         try:
             ipaddress.IPv4Address(host)
         except ValueError:
@@ -209,6 +210,7 @@ def username_field() -> str:
     return str(options().get("USERNAME_FIELD", "username"))
 
 
+@lru_cache(maxsize=1)
 def account_credentials() -> tuple[str, ...]:
     """``LOGINGUARD["ACCOUNT_CREDENTIALS"]``: the ``authenticate()`` keyword arguments, beyond
     the built-in ones, that name the account (checked after them, in this order)."""

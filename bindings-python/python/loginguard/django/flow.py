@@ -190,23 +190,22 @@ def shared_account(account: str | None) -> bool:
     return len(users.values_list("pk", flat=True)[:2]) > 1
 
 
-def _success_attempt(state: LoginState, shared: bool) -> dict[str, Any] | None:
-    """What ``record_success(after_begin=True)`` is given for ``state``: on a shared account
-    (``shared_account``) the network alone, so only its advance is taken back and the
-    account's counters stay (``None``: nothing to record)."""
-    attempt = state.attempt
-    if not shared or attempt["device"] is not None:
-        # A trusted-device attempt counts on (account, device) alone: that device's own.
-        return attempt
-    if attempt["ip"] is None:
+def success_attempt(attempt: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``record_success`` is given for a login of ``attempt``: on a shared account
+    (``shared_account``) the network alone, so that only its advance is taken back and the
+    account's counters stay (``None``: nothing to record). A trusted-device attempt counts on
+    (account, device) alone, that device's own, and is recorded as it is."""
+    if attempt["device"] is None and shared_account(attempt["account"]):
+        attempt = {"account": None, "ip": attempt["ip"], "device": None}
+    if attempt["account"] is None and attempt["ip"] is None:
         return None
-    return {"account": None, "ip": attempt["ip"], "device": None}
+    return attempt
 
 
 def record_success(state: LoginState) -> None:
     """Records the success of the password checked after ``state``'s begin (once)."""
     if not state.succeeded:
-        attempt = _success_attempt(state, shared_account(state.attempt["account"]))
+        attempt = success_attempt(state.attempt)
         if attempt is not None:
             conf.get_guard().record_success(**attempt, after_begin=True)
         state.succeeded = True
@@ -215,8 +214,7 @@ def record_success(state: LoginState) -> None:
 async def arecord_success(state: LoginState) -> None:
     """``record_success`` for async views."""
     if not state.succeeded:
-        shared = await sync_to_async(shared_account)(state.attempt["account"])
-        attempt = _success_attempt(state, shared)
+        attempt = await sync_to_async(success_attempt)(state.attempt)
         if attempt is not None:
             await conf.get_guard().arecord_success(**attempt, after_begin=True)
         state.succeeded = True

@@ -41,10 +41,9 @@ def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: 
     try:
         account = flow.account_key(user.get_username())
         ip = conf.client_ip(request) or None
-        if flow.shared_account(account):
-            account = None  # alice and Alice: this login must not clear the other's counters
-        if account is not None or ip is not None:
-            conf.get_guard().record_success(account=account, ip=ip)
+        attempt = flow.success_attempt({"account": account, "ip": ip, "device": None})
+        if attempt is not None:
+            conf.get_guard().record_success(**attempt)
     except (loginguard.LoginGuardError, ValidationError, flow.UnkeyableAccount):
         pass
 
