@@ -27,6 +27,16 @@ CHALLENGE = 'id="loginguard-challenge"'
 LOGIN_FORM = 'id="login"'
 
 
+def followed_reset_link(c: Client) -> str:
+    """Follows the link of the first password-reset email sent; the set-password URL it
+    redirects to."""
+    link = re.search(r"https?://testserver(\S+)", mail.outbox[0].body)
+    assert link is not None
+    r = c.get(link.group(1), REMOTE_ADDR=B)
+    assert r.status_code == 302  # to the set-password URL
+    return str(r["Location"])
+
+
 @pytest.fixture(autouse=True)
 def users(db: Any) -> None:
     User.objects.create_user("alice", "alice@example.com", "alice-pw")
@@ -119,11 +129,7 @@ def test_password_reset_unlocks_a_reset_required_account(settings: Any) -> None:
 
     r = c.post("/accounts/password_reset/", {"email": "alice@example.com"}, REMOTE_ADDR=B)
     assert r.status_code == 302
-    link = re.search(r"https?://testserver(\S+)", mail.outbox[0].body)
-    assert link is not None
-    r = c.get(link.group(1), REMOTE_ADDR=B)
-    assert r.status_code == 302  # to the set-password URL
-    set_password_url = r["Location"]
+    set_password_url = followed_reset_link(c)
     r = c.post(
         set_password_url,
         {"new_password1": "a-new-long-password", "new_password2": "a-new-long-password"},
@@ -150,9 +156,8 @@ def test_password_reset_unlocks_the_email_the_user_logs_in_with(settings: Any) -
 
     c = Client()
     r = c.post("/accounts/password_reset/", {"email": "alice@example.com"}, REMOTE_ADDR=B)
-    link = re.search(r"https?://testserver(\S+)", mail.outbox[0].body)
-    assert r.status_code == 302 and link is not None
-    set_password_url = c.get(link.group(1), REMOTE_ADDR=B)["Location"]
+    assert r.status_code == 302
+    set_password_url = followed_reset_link(c)
     r = c.post(
         set_password_url,
         {"new_password1": "a-new-long-password", "new_password2": "a-new-long-password"},
@@ -227,9 +232,7 @@ def test_a_new_password_revokes_the_accounts_device_cookies(how: str) -> None:
     if how == "reset":  # the "I forgot my password" flow, from another browser
         c = Client()
         c.post("/accounts/password_reset/", {"email": "alice@example.com"}, REMOTE_ADDR=B)
-        link = re.search(r"https?://testserver(\S+)", mail.outbox[0].body)
-        assert link is not None
-        set_password_url = c.get(link.group(1), REMOTE_ADDR=B)["Location"]
+        set_password_url = followed_reset_link(c)
         r = c.post(
             set_password_url,
             {"new_password1": "a-new-long-password", "new_password2": "a-new-long-password"},
