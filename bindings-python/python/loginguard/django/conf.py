@@ -156,10 +156,11 @@ def client_ip(request: HttpRequest) -> str:
     """``REMOTE_ADDR``; behind configured trusted proxies, the right-most ``X-Forwarded-For``
     hop that is not one of them (without a port). With no trusted proxies the header is
     ignored: it is the client's to forge. ``""`` or a value that is no address leaves the
-    attempt without a network (logged once)."""
+    attempt without a network (logged once: here when empty, by the flow when the guard
+    refuses the value as an address)."""
     ip = _client_ip(request)
-    if not _is_address(ip):
-        _warn_no_ip(ip)
+    if not ip:
+        warn_no_ip(ip)
     return ip
 
 
@@ -176,15 +177,8 @@ def _client_ip(request: HttpRequest) -> str:
     return hops[0] if hops else remote
 
 
-def _is_address(ip: str) -> bool:
-    try:
-        ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return True
-
-
-def _warn_no_ip(ip: str) -> None:
+def warn_no_ip(ip: str) -> None:
+    """Logs, once per process, that attempts go without a network (``ip`` was no address)."""
     global _warned_ip
     if _warned_ip:
         return

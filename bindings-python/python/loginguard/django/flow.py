@@ -124,6 +124,7 @@ def begin(request: Any, account: str | None, *, from_view: bool) -> LoginState:
         try:
             decision = guard.check(**attempt)
         except loginguard.InvalidIpError:
+            conf.warn_no_ip(attempt["ip"])
             attempt["ip"] = None  # a REMOTE_ADDR that is no address: the account still counts
             decision = guard.check(**attempt)
         passed = False
@@ -163,6 +164,7 @@ async def abegin(request: Any, account: str | None, *, from_view: bool) -> Login
         try:
             decision = await guard.acheck(**attempt)
         except loginguard.InvalidIpError:
+            conf.warn_no_ip(attempt["ip"])
             attempt["ip"] = None
             decision = await guard.acheck(**attempt)
         passed = False
