@@ -37,6 +37,19 @@ def followed_reset_link(c: Client) -> str:
     return str(r["Location"])
 
 
+def reset_alices_password(c: Client) -> None:
+    """Asks for a reset of alice's password, follows the emailed link and sets
+    "a-new-long-password"."""
+    r = c.post("/accounts/password_reset/", {"email": "alice@example.com"}, REMOTE_ADDR=B)
+    assert r.status_code == 302
+    r = c.post(
+        followed_reset_link(c),
+        {"new_password1": "a-new-long-password", "new_password2": "a-new-long-password"},
+        REMOTE_ADDR=B,
+    )
+    assert r.status_code == 302 and r["Location"] == "/accounts/reset/done/"
+
+
 @pytest.fixture(autouse=True)
 def users(db: Any) -> None:
     User.objects.create_user("alice", "alice@example.com", "alice-pw")
@@ -127,15 +140,7 @@ def test_password_reset_unlocks_a_reset_required_account(settings: Any) -> None:
     r = login(c, "alice", "alice-pw", ip=B, captcha="solved")
     assert r["Location"] == "/accounts/password_reset/"
 
-    r = c.post("/accounts/password_reset/", {"email": "alice@example.com"}, REMOTE_ADDR=B)
-    assert r.status_code == 302
-    set_password_url = followed_reset_link(c)
-    r = c.post(
-        set_password_url,
-        {"new_password1": "a-new-long-password", "new_password2": "a-new-long-password"},
-        REMOTE_ADDR=B,
-    )
-    assert r.status_code == 302 and r["Location"] == "/accounts/reset/done/"
+    reset_alices_password(c)
 
     assert get_guard().check(account="alice", ip=B).action is loginguard.Action.ALLOW
     r = login(c, "alice", "a-new-long-password", ip=B)
@@ -155,15 +160,7 @@ def test_password_reset_unlocks_the_email_the_user_logs_in_with(settings: Any) -
     assert d.action is loginguard.Action.RESET_REQUIRED
 
     c = Client()
-    r = c.post("/accounts/password_reset/", {"email": "alice@example.com"}, REMOTE_ADDR=B)
-    assert r.status_code == 302
-    set_password_url = followed_reset_link(c)
-    r = c.post(
-        set_password_url,
-        {"new_password1": "a-new-long-password", "new_password2": "a-new-long-password"},
-        REMOTE_ADDR=B,
-    )
-    assert r.status_code == 302 and r["Location"] == "/accounts/reset/done/"
+    reset_alices_password(c)
     assert get_guard().check(account="alice@example.com").action is loginguard.Action.ALLOW
 
 
